@@ -1,0 +1,1 @@
+"""Local stand-ins for the vendor APIs the lead flow talks to."""

@@ -1,0 +1,41 @@
+"""Build a sandbox from a scenario file and serve every vendor on its own port."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox.core import Clock, Sandbox, parse_instant
+
+# Vendor module name -> default loopback port. Each module exposes
+# ``create_app(sandbox) -> VendorApp``.
+DEFAULT_PORTS = {
+    "linkedin": 18101,
+    "meta": 18102,
+    "enrichment": 18103,
+    "marketo": 18104,
+    "hubspot": 18105,
+    "salesforce": 18106,
+    "alerts": 18107,
+}
+
+
+def load_scenario(path: str | Path) -> dict[str, Any]:
+    """Read a scenario file in JSON or YAML."""
+    text = Path(path).read_text(encoding="utf-8")
+    if str(path).endswith((".yaml", ".yml")):
+        return yaml.safe_load(text)
+    return json.loads(text)
+
+
+def build_sandbox(scenario: dict[str, Any]) -> Sandbox:
+    frozen = scenario.get("clock", {}).get("frozen_at")
+    sandbox = Sandbox(scenario, Clock(parse_instant(frozen) if frozen else None))
+    for vendor in DEFAULT_PORTS:
+        module = importlib.import_module(f"sandbox.{vendor}")
+        sandbox.add_app(module.create_app(sandbox))
+    return sandbox
