@@ -186,12 +186,15 @@ CREATE TABLE leadflow.push_log (
     lead_id bigint,
     run_id text NOT NULL,
     action text NOT NULL CHECK (action IN ('created', 'updated', 'skipped', 'failed', 'unchanged')),
+    -- Which values were sent: before human verification or after it.
+    stage text CHECK (stage IN ('unverified', 'verified')),
     reason text,
     map_record_id text,
     ready_at timestamptz,
     pushed_at timestamptz NOT NULL
 );
 CREATE INDEX push_log_account ON leadflow.push_log (account_id, pushed_at);
+CREATE INDEX push_log_lead ON leadflow.push_log (lead_id, stage, action);
 
 -- Values pulled back from the MAP, one row per person and pull (history kept).
 CREATE TABLE leadflow.map_pulls (
