@@ -1,0 +1,1 @@
+"""Local stack for the demo, the UI and the whole-DAG tests."""

@@ -1,0 +1,5 @@
+import sys
+
+from leadflow.devstack.stack import main
+
+sys.exit(main())
