@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", required=True, help="scenario file, JSON or YAML")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
     parser.add_argument("--port-offset", type=int, default=0, help="added to every default port")
-    parser.add_argument("--smtp-port", type=int, default=18025, help="port of the SMTP receiver for alert emails")
+    parser.add_argument("--smtp-port", type=int, default=None, help="port of the SMTP receiver for alert emails (default: settings.alerts.smtp_port of the scenario, else 18025)")
     parser.add_argument("--urls-file", type=Path, help="write the vendor base URLs here as JSON once serving")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

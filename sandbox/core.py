@@ -347,7 +347,7 @@ class Sandbox:
                 continue
             server = ThreadingHTTPServer((host, port), _make_handler(self, vendor))
             server.daemon_threads = True
-            thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{vendor}", daemon=True)
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sandbox-{vendor}", daemon=True)
             thread.start()
             self._servers[vendor] = server
             self._threads.append(thread)

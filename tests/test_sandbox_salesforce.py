@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import requests
-
 from sandbox import salesforce
 from sandbox.core import Clock, Sandbox, parse_instant
 
@@ -104,7 +103,9 @@ class Org:
         return [record["Id"] for record in response.json()["records"]]
 
     def post(self, path: str, body) -> requests.Response:
-        return requests.post(f"{self.url}{path}", json=body, headers={"Authorization": f"Bearer {self.token}"}, timeout=5)
+        return requests.post(
+            f"{self.url}{path}", json=body, headers={"Authorization": f"Bearer {self.token}"}, timeout=5
+        )
 
     def advance(self, seconds: float) -> None:
         response = requests.post(f"{self.url}/_sandbox/clock", json={"advance_seconds": seconds}, timeout=5)
@@ -132,7 +133,7 @@ def org(serve_org) -> Org:
 
 @pytest.fixture(scope="module")
 def read_only_org():
-    """One org shared by tests that neither write records nor move the clock; stopping a server takes 0.5 s."""
+    """One org shared by tests that neither write records nor move the clock, because stopping a server takes 0.5 s."""
     org = Org(make_scenario(leads=LEADS))
     yield org
     org.sandbox.stop()
@@ -177,11 +178,17 @@ def test_token_rejects_bad_request(org, form, error):
         ("Email NOT IN ('ana@example.com')", ["00Q000000000002AAA", "00Q000000000003AAA", "00Q000000000004AAA"]),
         ("Email = null", ["00Q000000000003AAA"]),
         ("Email != null AND IsConverted = false", ["00Q000000000002AAA"]),
-        ("LastModifiedDate >= 2026-01-02T09:30:00Z", ["00Q000000000001AAA", "00Q000000000003AAA", "00Q000000000004AAA"]),
+        (
+            "LastModifiedDate >= 2026-01-02T09:30:00Z",
+            ["00Q000000000001AAA", "00Q000000000003AAA", "00Q000000000004AAA"],
+        ),
         ("CreatedDate > 2026-01-02T09:00:00+01:00", ["00Q000000000003AAA", "00Q000000000004AAA"]),
         ("CreatedDate <= 2026-01-01T00:21:00Z", ["00Q000000000001AAA"]),
         ("ConvertedDate < 2026-01-04", ["00Q000000000001AAA"]),
-        ("(IsConverted = true AND ConvertedDate >= 2026-01-04) OR Status = 'working'", ["00Q000000000002AAA", "00Q000000000004AAA"]),
+        (
+            "(IsConverted = true AND ConvertedDate >= 2026-01-04) OR Status = 'working'",
+            ["00Q000000000002AAA", "00Q000000000004AAA"],
+        ),
         ("NOT (Status = 'Qualified' OR Email = null)", ["00Q000000000002AAA"]),
         ("Id = '00Q000000000002AAA'", ["00Q000000000002AAA"]),
         ("Id = '00q000000000002aaa'", []),
@@ -195,9 +202,18 @@ def test_query_where_filters(read_only_org, where, expected):
     ("tail", "expected"),
     [
         ("ORDER BY Email", ["00Q000000000003AAA", "00Q000000000001AAA", "00Q000000000002AAA", "00Q000000000004AAA"]),
-        ("ORDER BY Email DESC", ["00Q000000000004AAA", "00Q000000000002AAA", "00Q000000000001AAA", "00Q000000000003AAA"]),
-        ("ORDER BY Email ASC NULLS LAST", ["00Q000000000001AAA", "00Q000000000002AAA", "00Q000000000004AAA", "00Q000000000003AAA"]),
-        ("ORDER BY Status, CreatedDate DESC", ["00Q000000000003AAA", "00Q000000000004AAA", "00Q000000000001AAA", "00Q000000000002AAA"]),
+        (
+            "ORDER BY Email DESC",
+            ["00Q000000000004AAA", "00Q000000000002AAA", "00Q000000000001AAA", "00Q000000000003AAA"],
+        ),
+        (
+            "ORDER BY Email ASC NULLS LAST",
+            ["00Q000000000001AAA", "00Q000000000002AAA", "00Q000000000004AAA", "00Q000000000003AAA"],
+        ),
+        (
+            "ORDER BY Status, CreatedDate DESC",
+            ["00Q000000000003AAA", "00Q000000000004AAA", "00Q000000000001AAA", "00Q000000000002AAA"],
+        ),
         ("ORDER BY CreatedDate DESC LIMIT 2", ["00Q000000000004AAA", "00Q000000000003AAA"]),
         ("LIMIT 0", []),
     ],
@@ -229,13 +245,17 @@ def test_query_record_shape(read_only_org):
 
 
 def test_last_modified_defaults_to_created(read_only_org):
-    records = read_only_org.query("SELECT LastModifiedDate, SystemModstamp FROM Lead WHERE Id = '00Q000000000002AAA'").json()["records"]
+    records = read_only_org.query(
+        "SELECT LastModifiedDate, SystemModstamp FROM Lead WHERE Id = '00Q000000000002AAA'"
+    ).json()["records"]
     assert records[0]["LastModifiedDate"] == "2026-01-02T08:00:00.000+0000"
     assert records[0]["SystemModstamp"] == "2026-01-02T08:00:00.000+0000"
 
 
 def test_query_all_includes_deleted(read_only_org):
-    response = read_only_org.get(f"{API}/queryAll", params={"q": "SELECT Id, IsDeleted FROM Lead WHERE IsDeleted = true"})
+    response = read_only_org.get(
+        f"{API}/queryAll", params={"q": "SELECT Id, IsDeleted FROM Lead WHERE IsDeleted = true"}
+    )
     assert response.status_code == 200
     assert [(r["Id"], r["IsDeleted"]) for r in response.json()["records"]] == [("00Q000000000005AAA", True)]
     assert read_only_org.ids("SELECT Id FROM Lead WHERE IsDeleted = true") == []
@@ -253,7 +273,11 @@ def test_query_all_includes_deleted(read_only_org):
         ("SELECT Id FROM Lead WHERE ConvertedDate > 2026-01-01T00:00:00Z", "INVALID_FIELD", "must be of type date "),
         ("SELECT Id FROM Lead WHERE Email = 5", "INVALID_FIELD", "should be enclosed in quotes"),
         ("SELECT Id FROM Lead WHERE IsConverted = 'true'", "INVALID_FIELD", "must be of type boolean"),
-        ("SELECT Id FROM Lead WHERE IsConverted = true AND Email = null OR Status = 'x'", "MALFORMED_QUERY", "unexpected token: 'OR'"),
+        (
+            "SELECT Id FROM Lead WHERE IsConverted = true AND Email = null OR Status = 'x'",
+            "MALFORMED_QUERY",
+            "unexpected token: 'OR'",
+        ),
         ("SELECT Id FROM Lead WHERE Email LIKE 'a%'", "MALFORMED_QUERY", "unexpected token: 'LIKE'"),
         ("SELECT Account.Name FROM Contact", "MALFORMED_QUERY", "relationship field 'Account.Name'"),
         ("SELECT Id, Id FROM Lead", "MALFORMED_QUERY", "duplicate field selected: Id"),
@@ -273,7 +297,11 @@ def test_query_rejects_malformed(read_only_org, soql, code, fragment):
 
 def test_query_error_points_at_column(read_only_org):
     message = read_only_org.query("SELECT Id FROM Lead WHERE Nope = 1").json()[0]["message"]
-    assert message.splitlines()[1:4] == ["SELECT Id FROM Lead WHERE Nope = 1", " " * 26 + "^", "ERROR at Row:1:Column:27"]
+    assert message.splitlines()[1:4] == [
+        "SELECT Id FROM Lead WHERE Nope = 1",
+        " " * 26 + "^",
+        "ERROR at Row:1:Column:27",
+    ]
 
 
 def test_query_without_q_is_malformed(read_only_org):
@@ -283,7 +311,9 @@ def test_query_without_q_is_malformed(read_only_org):
 
 
 def test_paging_exact_batches(serve_org):
-    leads = [{"Id": f"00Q00000000000{n}AAA", "LastName": f"L{n}", "CreatedDate": "2026-01-01T00:00:00Z"} for n in range(1, 6)]
+    leads = [
+        {"Id": f"00Q00000000000{n}AAA", "LastName": f"L{n}", "CreatedDate": "2026-01-01T00:00:00Z"} for n in range(1, 6)
+    ]
     org = serve_org(make_scenario({"query_batch": 2}, leads=leads))
     first = org.query("SELECT Id FROM Lead ORDER BY Id").json()
     assert first["totalSize"] == 5
@@ -308,7 +338,11 @@ def test_paging_exact_batches(serve_org):
 def test_batch_size_header_is_clamped(serve_org):
     accounts = [{"Id": f"001{n:012d}AAA", "Name": f"Account {n}"} for n in range(450)]
     org = serve_org(make_scenario(accounts=accounts))
-    for requested, expected_sizes in (("batchSize=200", [200, 200, 50]), ("batchSize=50", [200, 200, 50]), (None, [450])):
+    for requested, expected_sizes in (
+        ("batchSize=200", [200, 200, 50]),
+        ("batchSize=50", [200, 200, 50]),
+        (None, [450]),
+    ):
         headers = {"Sforce-Query-Options": requested} if requested else {}
         page = org.query("SELECT Id FROM Account", headers=headers).json()
         sizes = [len(page["records"])]
@@ -371,7 +405,7 @@ def test_daily_limit_rolls_over_24h(serve_org):
     assert refused.json() == [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
     assert refused.headers["Sforce-Limit-Info"] == "api-usage=3/3"
 
-    # The first call was made 3 h ago; 21 h more puts it outside the 24 h window.
+    # The first call was 3 h ago, so 21 h more moves it out of the 24 h window.
     org.advance(21 * 3600)
     again = org.get(f"{API}/limits")
     assert again.status_code == 200
@@ -424,7 +458,11 @@ def test_collection_partial_failure(org):
     assert results[1] == {
         "success": False,
         "errors": [
-            {"statusCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [Company]", "fields": ["Company"]}
+            {
+                "statusCode": "REQUIRED_FIELD_MISSING",
+                "message": "Required fields are missing: [Company]",
+                "fields": ["Company"],
+            }
         ],
     }
     assert results[2]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
@@ -433,7 +471,9 @@ def test_collection_partial_failure(org):
     assert results[4]["errors"][0]["statusCode"] == "INVALID_CROSS_REFERENCE_KEY"
     assert results[4]["errors"][0]["fields"] == ["AccountId"]
 
-    created = org.query(f"SELECT Id, LastName, Status, IsConverted, CreatedDate FROM Lead WHERE Id = '{results[0]['id']}'")
+    created = org.query(
+        f"SELECT Id, LastName, Status, IsConverted, CreatedDate FROM Lead WHERE Id = '{results[0]['id']}'"
+    )
     record = created.json()["records"][0]
     assert record["LastName"] == "Diaz"
     assert record["Status"] == "Open - Not Contacted"
@@ -476,7 +516,14 @@ def test_collection_rejects_read_only_fields(org):
         ({"records": [{"attributes": {"type": "Widget"}, "Name": "X"}]}, "INVALID_TYPE"),
         ({"records": [{"LastName": "X"}]}, "INVALID_INPUT"),
         ({"records": "nope"}, "INVALID_INPUT"),
-        ({"records": [{"attributes": {"type": "Opportunity"}, "Name": "X", "StageName": "New", "CloseDate": "soon"}]}, "JSON_PARSER_ERROR"),
+        (
+            {
+                "records": [
+                    {"attributes": {"type": "Opportunity"}, "Name": "X", "StageName": "New", "CloseDate": "soon"}
+                ]
+            },
+            "JSON_PARSER_ERROR",
+        ),
         ({"records": [{"attributes": {"type": "Lead"}, "LastName": "X", "Company": "Y"}] * 3}, "EXCEEDED_ID_LIMIT"),
     ],
 )

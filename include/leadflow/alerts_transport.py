@@ -24,16 +24,20 @@ class AlertDeliveryError(Exception):
 
 
 def post_webhook(url: str, text: str, timeout: float = 10) -> None:
-    """Post ``{"text": text}`` to an incoming-webhook URL; raise AlertDeliveryError unless the answer is 2xx."""
+    """Post ``{"text": text}`` to an incoming-webhook URL, raising AlertDeliveryError unless the response is 2xx."""
     host = urlsplit(url).netloc or "<no host>"
     try:
         response = requests.post(url, json={"text": text}, timeout=timeout)
     except requests.RequestException as error:
         raise AlertDeliveryError(f"webhook post to {host} failed: {type(error).__name__}") from error
     if not 200 <= response.status_code < 300:
-        raise AlertDeliveryError(
-            f"webhook post to {host} failed with HTTP {response.status_code}: {response.text[:200]}"
-        )
+        # A server may echo the request path, which contains the webhook secret.
+        detail = response.text
+        path = urlsplit(url).path
+        if path.strip("/"):
+            detail = detail.replace(path, "<webhook path>")
+        detail = detail[:200]
+        raise AlertDeliveryError(f"webhook post to {host} failed with HTTP {response.status_code}: {detail}")
     log.info("alert posted to webhook host %s", host)
 
 
@@ -51,7 +55,7 @@ def send_email(
 ) -> None:
     """Send a plain-text email through an SMTP server.
 
-    ``use_tls`` upgrades the connection with STARTTLS before logging in; servers
+    ``use_tls`` upgrades the connection with STARTTLS before logging in. Servers
     that expect TLS from the first byte (port 465) are not supported. ``login``
     with ``password`` authenticates after the upgrade. Raise AlertDeliveryError
     when the server rejects the message or cannot be reached.
@@ -88,7 +92,11 @@ def _describe_smtp_error(error: Exception) -> str:
     # The text of SMTPRecipientsRefused lists every address, so only the type and
     # the server's reply code and text go into the message.
     if isinstance(error, smtplib.SMTPResponseException):
-        reply = error.smtp_error.decode("utf-8", "replace") if isinstance(error.smtp_error, bytes) else str(error.smtp_error)
+        reply = (
+            error.smtp_error.decode("utf-8", "replace")
+            if isinstance(error.smtp_error, bytes)
+            else str(error.smtp_error)
+        )
         return f"{type(error).__name__}: {error.smtp_code} {reply}"
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return f"{type(error).__name__}: all {len(error.recipients)} recipients refused"

@@ -2,17 +2,19 @@
 
 The connection's ``login`` is the connected app's client id and ``password`` its
 client secret. ``host`` is the login server (``https://login.salesforce.com``
-or a My Domain URL); data calls go to the ``instance_url`` that the token
+or a My Domain URL), and data calls go to the ``instance_url`` that the token
 endpoint returns. Extras: ``token_url`` (overrides the token endpoint),
 ``api_version`` (default ``v62.0``) and ``batch_size`` (sent as
-``Sforce-Query-Options: batchSize=N``; Salesforce accepts 200 to 2000).
+``Sforce-Query-Options: batchSize=N``, which Salesforce accepts from 200 to 2000).
 
-Errors map to the shared classes: 401 ``INVALID_SESSION_ID`` re-authenticates
-once per call; 403 ``REQUEST_LIMIT_EXCEEDED`` for ``TotalRequests`` (the
-rolling 24-hour allocation) is ``QuotaExhausted`` and any other
-``REQUEST_LIMIT_EXCEEDED`` (concurrent requests) is ``Throttled``; 5xx,
-timeouts and dropped connections are ``TransientError`` and retried with
-backoff.
+Error mapping:
+
+- 401 ``INVALID_SESSION_ID``: re-authenticate once per call, then retry it.
+- 403 ``REQUEST_LIMIT_EXCEEDED`` with ``TotalRequests`` (the rolling 24-hour
+  allocation): ``QuotaExhausted``, not retried.
+- any other 403 ``REQUEST_LIMIT_EXCEEDED`` (concurrent requests): ``Throttled``.
+- 5xx, timeouts and dropped connections: ``TransientError``, retried with backoff.
+- other 4xx: ``PermanentError``.
 """
 
 from __future__ import annotations
@@ -88,7 +90,9 @@ class SalesforceClient:
 
     def __init__(self, config: ClientConfig, policy: RetryPolicy | None = None):
         if not config.login or not config.password:
-            raise PermanentError(VENDOR, "the connection needs the client id as login and the client secret as password")
+            raise PermanentError(
+                VENDOR, "the connection needs the client id as login and the client secret as password"
+            )
         self.config = config
         self.policy = policy or RetryPolicy()
         self.api_version = str(config.extra.get("api_version") or DEFAULT_API_VERSION)
@@ -109,7 +113,11 @@ class SalesforceClient:
         log.info("salesforce: authenticated, instance %s", self.instance_url)
 
     def _request_token(self) -> dict[str, Any]:
-        form = {"grant_type": "client_credentials", "client_id": self.config.login, "client_secret": self.config.password}
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.config.login,
+            "client_secret": self.config.password,
+        }
         response = send(self.session, VENDOR, "POST", self.token_url, self.config.timeout, data=form)
         status = response.status_code
         if status >= 500:
@@ -121,7 +129,10 @@ class SalesforceClient:
             error = body.get("error") if isinstance(body, dict) else None
             description = body.get("error_description") if isinstance(body, dict) else None
             raise PermanentError(
-                VENDOR, f"token request rejected: {description or response.text[:200]}; check the client id and secret", status=status, code=error
+                VENDOR,
+                f"token request rejected: {description or response.text[:200]}; check the client id and secret",
+                status=status,
+                code=error,
             )
         if not isinstance(body, dict) or not body.get("access_token") or not body.get("instance_url"):
             raise TransientError(VENDOR, "token response lacks access_token or instance_url", status=status)
@@ -136,7 +147,7 @@ class SalesforceClient:
         return self.get(f"/services/data/{self.api_version}/limits")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send one request with retries; a rejected session is renewed once, then the call fails."""
+        """Send one request with retries. A rejected session is renewed once, and a second rejection fails the call."""
         if self._access_token is None:
             self.authenticate()
         what = f"salesforce {method} {path}"
@@ -145,19 +156,25 @@ class SalesforceClient:
         def renew() -> None:
             nonlocal renewed
             if renewed:
-                raise PermanentError(VENDOR, f"{what}: session rejected again right after re-authentication", status=401)
+                raise PermanentError(
+                    VENDOR, f"{what}: session rejected again right after re-authentication", status=401
+                )
             renewed = True
             log.info("salesforce: session expired during %s; re-authenticating", what)
             self.authenticate()
 
-        return with_retries(lambda: self._send_once(method, path, **kwargs), self.policy, what=what, on_auth_expired=renew)
+        return with_retries(
+            lambda: self._send_once(method, path, **kwargs), self.policy, what=what, on_auth_expired=renew
+        )
 
     def _send_once(self, method: str, path: str, **kwargs: Any) -> Any:
         # The URL is built on every attempt because re-authentication may change the instance URL.
         headers = {"Authorization": f"Bearer {self._access_token}", "Accept": "application/json"}
         if self.batch_size:
             headers["Sforce-Query-Options"] = f"batchSize={self.batch_size}"
-        response = send(self.session, VENDOR, method, f"{self.instance_url}{path}", self.config.timeout, headers=headers, **kwargs)
+        response = send(
+            self.session, VENDOR, method, f"{self.instance_url}{path}", self.config.timeout, headers=headers, **kwargs
+        )
         self._record_usage(response)
         if 200 <= response.status_code < 300:
             return json_body(VENDOR, response)
@@ -178,11 +195,21 @@ class SalesforceClient:
             if "TotalRequests" in message:
                 usage = f" (api usage {self.api_usage[0]}/{self.api_usage[1]})" if self.api_usage else ""
                 log.warning("salesforce: daily API allocation used up%s", usage)
-                return QuotaExhausted(VENDOR, f"{message}{usage}; the run stops and resumes when the rolling 24-hour usage drops", status=status, code=code)
+                return QuotaExhausted(
+                    VENDOR,
+                    f"{message}{usage}; the run stops and resumes when the rolling 24-hour usage drops",
+                    status=status,
+                    code=code,
+                )
             return Throttled(VENDOR, message, status=status, code=code)
         if status == 429:
             retry_after = response.headers.get("Retry-After")
-            return Throttled(VENDOR, message or "throttled", status=status, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+            return Throttled(
+                VENDOR,
+                message or "throttled",
+                status=status,
+                retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            )
         if status >= 500:
             return TransientError(VENDOR, message or "server error", status=status, code=code)
         if status == 400 and code == "INVALID_QUERY_LOCATOR":
@@ -217,7 +244,9 @@ class SalesforceClient:
                     MAX_LOCATOR_RESTARTS,
                 )
 
-    def _query_pages(self, endpoint: str, soql: str, yielded_ids: set[str], state: dict[str, bool]) -> Iterator[dict[str, Any]]:
+    def _query_pages(
+        self, endpoint: str, soql: str, yielded_ids: set[str], state: dict[str, bool]
+    ) -> Iterator[dict[str, Any]]:
         page = self._call("GET", f"/services/data/{self.api_version}/{endpoint}", params={"q": soql})
         pages = 1
         while True:
@@ -250,7 +279,9 @@ def _first_error(response: requests.Response) -> tuple[str | None, str]:
     if isinstance(body, list) and body and isinstance(body[0], dict):
         return body[0].get("errorCode"), str(body[0].get("message", ""))
     if isinstance(body, dict):
-        return body.get("errorCode") or body.get("error"), str(body.get("message") or body.get("error_description") or "")
+        return body.get("errorCode") or body.get("error"), str(
+            body.get("message") or body.get("error_description") or ""
+        )
     return None, response.text[:200]
 
 

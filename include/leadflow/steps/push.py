@@ -15,6 +15,10 @@ it, several matches update the most recently updated one (ties broken by the
 smallest id). A stored id that the MAP no longer knows is looked up again and
 replaced. A person whose values and stage did not change since the last push
 is not sent again.
+
+The push works on the current state of every lead, not on the run's window:
+a rerun of an old window sends today's values (usually nothing, because they
+are unchanged) instead of rolling the MAP back to that window's values.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ def _pushable_leads(cur, ctx: RunContext, account: Account) -> list[dict[str, An
         FROM leadflow.leads l
         JOIN leadflow.people p ON p.person_id = l.person_id
         JOIN leadflow.review_queue r ON r.lead_id = l.lead_id
-        WHERE l.account_id = %(account)s AND l.available_at < %(end)s
+        WHERE l.account_id = %(account)s
           AND (NOT l.is_test OR %(tests)s) AND (NOT l.is_spam OR %(spam)s)
           AND r.status <> 'rejected'
         ORDER BY l.person_id, l.converted_at, l.lead_id
@@ -316,7 +320,7 @@ def log_skips(cur, ctx: RunContext, account: Account) -> int:
                     ELSE 'suspected spam: ' || coalesce(l.spam_reason, 'unknown') END,
                %(now)s
         FROM leadflow.leads l JOIN leadflow.review_queue r ON r.lead_id = l.lead_id
-        WHERE l.account_id = %(account)s AND l.available_at < %(end)s
+        WHERE l.account_id = %(account)s
           AND (r.status = 'rejected' OR (l.is_test AND NOT %(tests)s) OR (l.is_spam AND NOT %(spam)s))
           AND NOT EXISTS (SELECT 1 FROM leadflow.push_log x WHERE x.lead_id = l.lead_id AND x.action = 'skipped')
         """,
