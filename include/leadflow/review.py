@@ -366,9 +366,7 @@ def _apply_decision(
     if stored is None:
         raise RowError(f"lead_id {decision.lead_id} not found in the review queue")
     if decision.account_id is not None and decision.account_id != stored["account_id"]:
-        raise RowError(
-            f"account_id {decision.account_id!r} does not match the lead's account {stored['account_id']!r}"
-        )
+        raise RowError(f"account_id {decision.account_id!r} does not match the lead's account {stored['account_id']!r}")
     if decision.decided_at < stored["queued_at"]:
         raise RowError(
             f"decided_at {decision.decided_at.isoformat()} is before the lead was queued at "
@@ -414,9 +412,7 @@ def _write_errors(path: Path, errors: list[tuple[int, str, str]]) -> None:
         writer.writerows(errors)
 
 
-def import_decisions(
-    path: str | Path, import_batch: str | None = None, allow_override: bool = False
-) -> ImportReport:
+def import_decisions(path: str | Path, import_batch: str | None = None, allow_override: bool = False) -> ImportReport:
     """Apply a CSV or JSON decisions file to ``leadflow.review_queue``.
 
     Every row runs in its own savepoint inside one transaction, so a bad row is
@@ -457,7 +453,9 @@ def import_decisions(
                     continue
                 except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
                     # The primary message names the rule; the detail may quote lead data.
-                    report.errors.append((row_number, lead_label, f"rejected by the warehouse: {exc.diag.message_primary}"))
+                    report.errors.append(
+                        (row_number, lead_label, f"rejected by the warehouse: {exc.diag.message_primary}")
+                    )
                     continue
                 if outcome == "applied":
                     report.applied += 1
@@ -487,7 +485,9 @@ def import_decisions(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m leadflow.review", description="Export and import review decisions.")
+    parser = argparse.ArgumentParser(
+        prog="python -m leadflow.review", description="Export and import review decisions."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="write pending review rows to a file")
     export.add_argument("--out", required=True, type=Path, help="file to write")

@@ -6,15 +6,21 @@
      "form_id": "demo-request", "page_url": "https://...", "submitted_at": "<client clock>",
      "fields": {"email": "...", ...}, "consent": true, "utm": {"utm_source": "..."}}
 
-The checks run in this order, cheapest first, and each has its own status:
-per-client-address rate limit (429), body size of 16 KiB by Content-Length and
-by bytes actually read (413), JSON syntax (400), site key known and active
-(401), Origin header in the site's allowed origins when the site lists any
-(403), per-site rate limit (429), field validation with every problem listed
-(400). Only then is the submission inserted into ``leadflow.pixel_submissions``
-and committed. A new submission returns 202 and a repeated ``submission_id``
-returns 200 without writing, both with ``{"submission_id": ...}``. A warehouse
-that cannot be reached returns 503 with Retry-After, never a success.
+The checks run cheapest first, and each failure has its own status:
+
+1. rate limit per client address (429 with Retry-After);
+2. body size of at most 16 KiB, by Content-Length and by bytes read (413);
+3. JSON object syntax (400);
+4. site key known and active in ``leadflow.pixel_sites`` (401);
+5. Origin header among the site's allowed origins, when it lists any (403);
+6. rate limit per site key (429 with Retry-After);
+7. field validation, listing every problem (400).
+
+Only then is the submission inserted into ``leadflow.pixel_submissions`` and
+committed. A new submission returns 202 and a repeated ``submission_id``
+returns 200 without writing, both with ``{"submission_id": ...}``. The same
+id from another site returns 409. A warehouse that cannot be reached returns
+503 with Retry-After, never a success.
 
 The body may be sent as ``application/json`` or as ``text/plain``. The pixel
 uses ``text/plain`` so browsers send it without a CORS preflight, which also
@@ -180,7 +186,7 @@ class TokenBuckets:
 
 
 class DatabaseUnavailable(Exception):
-    """The warehouse could not be reached or did not answer in time."""
+    """The warehouse could not be reached or did not respond in time."""
 
 
 class ConnectionPool:
@@ -432,8 +438,9 @@ def _unstorable_strings(value: Any, path: str) -> Iterator[str]:
 def validate_submission(document: dict[str, Any]) -> list[dict[str, str]]:
     """Return every problem of a parsed submission body as ``{"field", "message"}``; empty when valid.
 
-    The email field must be present but its content is not checked here: the
-    pipeline quarantines a bad address with a reason, so the lead is kept.
+    Neither the presence nor the content of the email field is checked here:
+    the pipeline quarantines a missing or bad address with a reason a person
+    can read, so the submission is kept and visible to the data team.
     """
     problems: list[dict[str, str]] = []
     for key in REQUIRED_KEYS:
@@ -451,7 +458,9 @@ def validate_submission(document: dict[str, Any]) -> list[dict[str, str]]:
             try:
                 uuid.UUID(value)
             except ValueError:
-                problems.append(_problem("submission_id", "must be a UUID such as 0b4d1c52-6f1e-4a8e-9d36-2f6e3c1b7a90"))
+                problems.append(
+                    _problem("submission_id", "must be a UUID such as 0b4d1c52-6f1e-4a8e-9d36-2f6e3c1b7a90")
+                )
     if "site_key" in document:
         problems += _check_text("site_key", document["site_key"], MAX_SITE_KEY_CHARS)
     if "form_id" in document:
@@ -478,8 +487,6 @@ def _validate_fields(fields: Any) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
     if not MIN_FIELDS <= len(fields) <= MAX_FIELDS:
         problems.append(_problem("fields", f"has {len(fields)} entries; expected {MIN_FIELDS} to {MAX_FIELDS}"))
-    if "email" not in fields:
-        problems.append(_problem("fields.email", "is required"))
     bad_names = 0
     for name, value in fields.items():
         if name == "" or len(name) > MAX_FIELD_NAME_CHARS:
@@ -582,6 +589,7 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         site_buckets=TokenBuckets(settings.site_rate_per_minute, settings.site_burst),
         rejections=RejectionLog(),
     )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -615,7 +623,8 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             await run_in_threadpool(pool.run, lambda cur: cur.execute("SELECT 1"))
         except DatabaseUnavailable as exc:
             log.warning("health check failed: %s", exc)
-            return _error(503, "warehouse_unavailable", str(exc), {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
+            headers = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+            return _error(503, "warehouse_unavailable", "the warehouse is unreachable", headers)
         return JSONResponse({"status": "ok"})
 
     return app
@@ -637,16 +646,20 @@ async def _collect(state: _State, request: Request) -> Response:
     received_at = datetime.now(UTC)
     origin = request.headers.get("origin")
     client_address = request.client.host if request.client else "unknown"
-    # Before the site is known, only origins some active site allows get CORS
-    # headers, taken from the last loaded set so an error path never waits on
-    # the warehouse.
-    early_cors = _cors_headers(origin, origin is not None and normalise_origin(origin) in state.sites.all_allowed_origins(refresh=False))
+    # Before the site is known, CORS headers go only to origins in the set the
+    # last preflight loaded (empty until one arrives), so an error path never
+    # waits on the warehouse.
+    early_cors = _cors_headers(
+        origin, origin is not None and normalise_origin(origin) in state.sites.all_allowed_origins(refresh=False)
+    )
 
     wait = state.client_buckets.take(client_address)
     if wait:
         state.rejections.add("client_rate_limited")
         headers = {**early_cors, "Retry-After": _retry_after(wait)}
-        return _error(429, "rate_limited", "too many requests from this address; retry after the Retry-After seconds", headers)
+        return _error(
+            429, "rate_limited", "too many requests from this address; retry after the Retry-After seconds", headers
+        )
 
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -677,7 +690,7 @@ async def _collect(state: _State, request: Request) -> Response:
     try:
         site = await run_in_threadpool(state.sites.get, site_key)
     except DatabaseUnavailable as exc:
-        log.warning("site lookup failed, answering 503: %s", exc)
+        log.warning("site lookup failed, responding with 503: %s", exc)
         return _unavailable(early_cors)
     if site is None:
         state.rejections.add("unknown_site_key")
@@ -692,7 +705,9 @@ async def _collect(state: _State, request: Request) -> Response:
     if wait:
         state.rejections.add("site_rate_limited")
         headers = {**cors, "Retry-After": _retry_after(wait)}
-        return _error(429, "rate_limited", "too many requests for this site; retry after the Retry-After seconds", headers)
+        return _error(
+            429, "rate_limited", "too many requests for this site; retry after the Retry-After seconds", headers
+        )
 
     problems = validate_submission(document)
     replay_value = request.headers.get(REPLAY_HEADER)
@@ -712,7 +727,7 @@ async def _collect(state: _State, request: Request) -> Response:
             lambda cur: _insert_submission(cur, submission_id, site, received_at, origin, document),
         )
     except DatabaseUnavailable as exc:
-        log.warning("submission %s not stored, answering 503: %s", submission_id, exc)
+        log.warning("submission %s not stored, responding with 503: %s", submission_id, exc)
         return _unavailable(cors)
     except psycopg2.errors.ForeignKeyViolation:
         # The site row was deleted after it was cached.
@@ -764,7 +779,7 @@ def _insert_submission(
 
 
 async def _preflight(state: _State, request: Request) -> Response:
-    """Answer a CORS preflight for POST /v1/collect.
+    """Respond to a CORS preflight for POST /v1/collect.
 
     With a ``site_key`` query parameter the site's own origins decide, so a
     site that allows any origin can be reached too. Without it the origin must
@@ -782,7 +797,7 @@ async def _preflight(state: _State, request: Request) -> Response:
         else:
             allowed = normalise_origin(origin) in await run_in_threadpool(state.sites.all_allowed_origins)
     except DatabaseUnavailable as exc:
-        log.warning("preflight failed, answering 503: %s", exc)
+        log.warning("preflight failed, responding with 503: %s", exc)
         return Response(status_code=503, headers={"Vary": "Origin", "Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
     if not allowed:
         state.rejections.add("preflight_origin_not_allowed")

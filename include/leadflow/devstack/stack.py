@@ -84,6 +84,11 @@ def start_stack(scenario_path: Path, schedule_runs: bool = False) -> dict[str, s
     base_env = dict(os.environ)
     base_env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "include"), str(ROOT)])
     base_env["LEADFLOW_REPLAY"] = "1"
+    # The replay posts a whole scenario from one address in a few seconds.
+    base_env["LEADFLOW_COLLECTOR_CLIENT_BURST"] = "100000"
+    base_env["LEADFLOW_COLLECTOR_CLIENT_RATE_PER_MINUTE"] = "100000"
+    base_env["LEADFLOW_COLLECTOR_SITE_BURST"] = "100000"
+    base_env["LEADFLOW_COLLECTOR_SITE_RATE_PER_MINUTE"] = "100000"
     services.start("sandbox", [sys.executable, "-m", "sandbox", "--scenario", str(scenario_path), "--urls-file", str(LOCAL / "run" / "sandbox-urls.json")], base_env)
     services.wait_http(f"http://127.0.0.1:{SANDBOX_PORTS['linkedin']}/_sandbox/clock", 30, "sandbox")
     services.start("collector", [sys.executable, "-m", "leadflow.collector", "--host", "127.0.0.1", "--port", str(COLLECTOR_PORT)], base_env)

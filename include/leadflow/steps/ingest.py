@@ -112,7 +112,7 @@ def pixel_to_common(source_lead_id: str, payload: dict[str, Any]) -> dict[str, A
         "source_lead_id": source_lead_id,
         "submitted_at": received.astimezone(UTC),
         "form_id": submission.get("form_id"),
-        "campaign_ref": (submission.get("utm") or {}).get("utm_campaign"),
+        "campaign_ref": (submission.get("utm") or {}).get("utm_campaign") or (submission.get("utm") or {}).get("campaign"),
         "is_test": False,
         "fields": {k: raw_fields[k] for k in PIXEL_FIELDS if k in raw_fields},
         "answers": answers,

@@ -38,7 +38,8 @@
   var MAX_VALUE_CHARS = 2000;
   var MAX_PAGE_URL_CHARS = 2048;
   var MAX_BODY_BYTES = 15 * 1024;
-  // Eight attempts with delays of 1, 2, 4 ... 60 s cover about 4 minutes.
+  // Eight attempts with backoff of 1, 2, 4 ... 32, 60 s, each cut by a random
+  // factor between 0.5 and 1, span about one to two minutes.
   var MAX_ATTEMPTS = 8;
   var BASE_DELAY_MS = 1000;
   var MAX_DELAY_MS = 60000;
