@@ -222,13 +222,31 @@ class RecordingPolicy(RetryPolicy):
         super().__init__(max_attempts=max_attempts, base_delay=0.01, max_delay=60.0, sleep=self.waits.append)
 
 
-@pytest.fixture
-def urls():
+def serve_one(module) -> tuple[Sandbox, str]:
     sandbox = Sandbox(scenario(), Clock(NOW))
-    for module in (linkedin, meta, enrichment):
-        sandbox.add_app(module.create_app(sandbox))
-    served = sandbox.serve({"linkedin": 0, "meta": 0, "enrichment": 0})
-    yield served
+    app = module.create_app(sandbox)
+    sandbox.add_app(app)
+    return sandbox, sandbox.serve({app.name: 0})[app.name]
+
+
+@pytest.fixture
+def li_url():
+    sandbox, url = serve_one(linkedin)
+    yield url
+    sandbox.stop()
+
+
+@pytest.fixture
+def meta_url():
+    sandbox, url = serve_one(meta)
+    yield url
+    sandbox.stop()
+
+
+@pytest.fixture
+def enrich_url():
+    sandbox, url = serve_one(enrichment)
+    yield url
     sandbox.stop()
 
 
@@ -241,13 +259,13 @@ def add_fault(url: str, rule: dict) -> None:
     response.raise_for_status()
 
 
-def li(urls: dict, policy: RetryPolicy | None = None, **extra: object) -> linkedin_client.LinkedInClient:
-    config = ClientConfig(base_url=urls["linkedin"], password=LI_TOKEN, extra={"page_size": 2, **extra})
+def li(url: str, policy: RetryPolicy | None = None, **extra: object) -> linkedin_client.LinkedInClient:
+    config = ClientConfig(base_url=url, password=LI_TOKEN, extra={"page_size": 2, **extra})
     return linkedin_client.LinkedInClient(config, policy or RecordingPolicy())
 
 
-def fb(urls: dict, policy: RetryPolicy | None = None, **extra: object) -> meta_client.MetaLeadsClient:
-    config = ClientConfig(base_url=urls["meta"], password=META_TOKEN, extra={"page_size": 2, **extra})
+def fb(url: str, policy: RetryPolicy | None = None, **extra: object) -> meta_client.MetaLeadsClient:
+    config = ClientConfig(base_url=url, password=META_TOKEN, extra={"page_size": 2, **extra})
     return meta_client.MetaLeadsClient(config, policy or RecordingPolicy())
 
 
@@ -259,17 +277,17 @@ def enricher(url: str, policy: RetryPolicy | None = None, **extra: object) -> en
 # -- LinkedIn client -----------------------------------------------------------------
 
 
-def test_linkedin_pages_return_exact_ids(urls):
-    ids = [e["id"] for e in li(urls).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
+def test_linkedin_pages_return_exact_ids(li_url):
+    ids = [e["id"] for e in li(li_url).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
     assert ids == LI_REAL_IDS
     # The fourth page holds only the lead 1 ms before the window, which the
     # widened server range returns and the client drops.
-    assert len(recorded(urls["linkedin"], "/rest/leadFormResponses")) == 4
+    assert len(recorded(li_url, "/rest/leadFormResponses")) == 4
 
 
-def test_linkedin_raw_query_encoding(urls):
-    list(li(urls).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END))
-    first = recorded(urls["linkedin"], "/rest/leadFormResponses")[0]
+def test_linkedin_raw_query_encoding(li_url):
+    list(li(li_url).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END))
+    first = recorded(li_url, "/rest/leadFormResponses")[0]
     assert first["query"] == (
         "q=owner&owner=(sponsoredAccount:urn%3Ali%3AsponsoredAccount%3A500000001)"
         "&leadType=(leadType:SPONSORED)&limitedToTestLeads=false"
@@ -279,78 +297,85 @@ def test_linkedin_raw_query_encoding(urls):
     assert first["headers"]["x-restli-protocol-version"] == "2.0.0"
 
 
-def test_linkedin_server_cap_is_not_end(urls):
+def test_linkedin_server_cap_is_not_end(li_url):
     # The sandbox caps count at 3, so a page of 3 after asking for 5 is full.
-    ids = [e["id"] for e in li(urls, page_size=5).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
+    ids = [e["id"] for e in li(li_url, page_size=5).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
     assert ids == LI_REAL_IDS
-    assert len(recorded(urls["linkedin"], "/rest/leadFormResponses")) == 3
+    assert len(recorded(li_url, "/rest/leadFormResponses")) == 3
 
 
-def test_linkedin_include_test_second_pass(urls):
-    ids = [e["id"] for e in li(urls).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END, include_test=True)]
+def test_linkedin_include_test_second_pass(li_url):
+    ids = [e["id"] for e in li(li_url).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END, include_test=True)]
     assert ids == [*LI_REAL_IDS, "test-1"]
-    queries = [r["query"] for r in recorded(urls["linkedin"], "/rest/leadFormResponses")]
+    queries = [r["query"] for r in recorded(li_url, "/rest/leadFormResponses")]
     assert "limitedToTestLeads=true" in queries[-1]
 
 
-def test_linkedin_retries_throttle_then_succeeds(urls):
-    add_fault(urls["linkedin"], {"kind": "throttle", "times": 2})
+def test_linkedin_retries_throttle_then_succeeds(li_url):
+    add_fault(li_url, {"kind": "throttle", "times": 2})
     policy = RecordingPolicy()
-    ids = [e["id"] for e in li(urls, policy).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
+    ids = [e["id"] for e in li(li_url, policy).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
     assert ids == LI_REAL_IDS
-    assert len(recorded(urls["linkedin"], "/rest/leadFormResponses")) == 6
+    assert len(recorded(li_url, "/rest/leadFormResponses")) == 6
     assert len(policy.waits) == 2
 
 
-def test_linkedin_throttle_exhausts_attempts(urls):
-    add_fault(urls["linkedin"], {"kind": "throttle", "times": 0})
+def test_linkedin_throttle_exhausts_attempts(li_url):
+    add_fault(li_url, {"kind": "throttle", "times": 0})
     with pytest.raises(Throttled) as caught:
-        list(li(urls, RecordingPolicy(max_attempts=3)).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END))
+        list(li(li_url, RecordingPolicy(max_attempts=3)).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END))
     assert caught.value.status == 429
     assert caught.value.retry_after is None
-    assert len(recorded(urls["linkedin"], "/rest/leadFormResponses")) == 3
+    assert len(recorded(li_url, "/rest/leadFormResponses")) == 3
 
 
-def test_linkedin_malformed_json_retried(urls):
-    add_fault(urls["linkedin"], {"kind": "malformed", "times": 1, "skip": 1})
+def test_linkedin_malformed_json_retried(li_url):
+    add_fault(li_url, {"kind": "malformed", "times": 1, "skip": 1})
     policy = RecordingPolicy()
-    ids = [e["id"] for e in li(urls, policy).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
+    ids = [e["id"] for e in li(li_url, policy).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
     assert ids == LI_REAL_IDS
-    assert len(recorded(urls["linkedin"], "/rest/leadFormResponses")) == 5
+    assert len(recorded(li_url, "/rest/leadFormResponses")) == 5
     assert len(policy.waits) == 1
 
 
-def test_linkedin_dropped_connection_retried(urls):
-    add_fault(urls["linkedin"], {"kind": "drop", "times": 1})
-    ids = [e["id"] for e in li(urls).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
+def test_linkedin_dropped_connection_retried(li_url):
+    add_fault(li_url, {"kind": "drop", "times": 1})
+    ids = [e["id"] for e in li(li_url).iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END)]
     assert ids == LI_REAL_IDS
 
 
-def test_linkedin_rejected_token_is_permanent(urls):
-    config = ClientConfig(base_url=urls["linkedin"], password="revoked", extra={"conn_id": "linkedin_northwind"})
+def test_linkedin_rejected_token_is_permanent(li_url):
+    config = ClientConfig(base_url=li_url, password="revoked", extra={"conn_id": "linkedin_northwind"})
     client = linkedin_client.LinkedInClient(config, RecordingPolicy())
     with pytest.raises(PermanentError) as caught:
         list(client.iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END))
     assert caught.value.status == 401
     assert "linkedin_northwind" in str(caught.value)
     assert "revoked" not in str(caught.value)
-    assert len(recorded(urls["linkedin"], "/rest/leadFormResponses")) == 1
+    assert len(recorded(li_url, "/rest/leadFormResponses")) == 1
 
 
-def test_linkedin_sunset_version_is_permanent(urls):
+def test_linkedin_sunset_version_is_permanent(li_url):
     with pytest.raises(PermanentError) as caught:
-        list(li(urls, linkedin_version="202301").iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END))
+        list(li(li_url, linkedin_version="202301").iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END))
     assert caught.value.status == 426
     assert "linkedin_version" in str(caught.value)
 
 
-def test_linkedin_naive_datetime_rejected(urls):
+def test_linkedin_naive_datetime_rejected(li_url):
     with pytest.raises(ValueError):
-        list(li(urls).iter_leads(LI_ACCOUNT, datetime(2026, 1, 1), WINDOW_END))
+        li(li_url).iter_leads(LI_ACCOUNT, datetime(2026, 1, 1), WINDOW_END)
+    assert recorded(li_url, "/rest/leadFormResponses") == []
 
 
-def test_linkedin_form_versions_cached(urls):
-    client = li(urls)
+def test_meta_naive_datetime_rejected(meta_url):
+    with pytest.raises(ValueError):
+        fb(meta_url).iter_leads(META_FORM, WINDOW_START, datetime(2026, 1, 1, 12))
+    assert recorded(meta_url, "/leads") == []
+
+
+def test_linkedin_form_versions_cached(li_url):
+    client = li(li_url)
     v2 = client.get_form(FORM_URN_V2)
     again = client.get_form(FORM_URN_V2)
     v1 = client.get_form(FORM_URN_V1)
@@ -358,15 +383,15 @@ def test_linkedin_form_versions_cached(urls):
     assert again is v2
     assert v2["versionId"] == 2
     assert v1["content"]["questions"][0]["name"] == "givenName"
-    calls = recorded(urls["linkedin"], "/rest/leadForms")
+    calls = recorded(li_url, "/rest/leadForms")
     assert [(c["path"], c["query"]) for c in calls] == [
         ("/rest/leadForms/9000001", "versionId=2"),
         ("/rest/leadForms/9000001", "versionId=1"),
     ]
 
 
-def test_linkedin_to_common_values(urls):
-    client = li(urls)
+def test_linkedin_to_common_values(li_url):
+    client = li(li_url)
     element = next(e for e in client.iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END) if e["id"] == LI_FULL_LEAD["id"])
     record = linkedin_client.to_common(element, client.get_form(element["versionedLeadGenFormUrn"]))
 
@@ -397,8 +422,8 @@ def test_linkedin_to_common_values(urls):
     assert record["consent"] is False
 
 
-def test_linkedin_to_common_uses_form_version(urls):
-    client = li(urls)
+def test_linkedin_to_common_uses_form_version(li_url):
+    client = li(li_url)
     element = next(e for e in client.iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END) if e["id"] == "lead-2")
     record = linkedin_client.to_common(element, client.get_form(element["versionedLeadGenFormUrn"]))
     assert record["answers"] == {"givenName": "Ana"}
@@ -407,8 +432,8 @@ def test_linkedin_to_common_uses_form_version(urls):
     assert record["campaign_ref"] is None
 
 
-def test_linkedin_to_common_test_lead(urls):
-    client = li(urls)
+def test_linkedin_to_common_test_lead(li_url):
+    client = li(li_url)
     element = list(client.iter_leads(LI_ACCOUNT, WINDOW_START, WINDOW_END, include_test=True))[-1]
     record = linkedin_client.to_common(element, client.get_form(element["versionedLeadGenFormUrn"]))
     assert record["is_test"] is True
@@ -417,58 +442,58 @@ def test_linkedin_to_common_test_lead(urls):
 # -- Meta client ----------------------------------------------------------------------
 
 
-def test_meta_pages_return_exact_ids(urls):
-    ids = [lead["id"] for lead in fb(urls).iter_leads(META_FORM, WINDOW_START, WINDOW_END)]
+def test_meta_pages_return_exact_ids(meta_url):
+    ids = [lead["id"] for lead in fb(meta_url).iter_leads(META_FORM, WINDOW_START, WINDOW_END)]
     assert ids == META_IDS
-    calls = recorded(urls["meta"], "/leads")
+    calls = recorded(meta_url, "/leads")
     assert len(calls) == 3
     assert "fields=id%2Ccreated_time%2Cad_id" in calls[0]["query"]
     assert "filtering=" in calls[0]["query"]
 
 
-def test_meta_halves_limit_on_reduce_data(urls):
-    ids = [lead["id"] for lead in fb(urls, page_size=4).iter_leads(META_FORM, WINDOW_START, WINDOW_END)]
+def test_meta_halves_limit_on_reduce_data(meta_url):
+    ids = [lead["id"] for lead in fb(meta_url, page_size=4).iter_leads(META_FORM, WINDOW_START, WINDOW_END)]
     assert ids == META_IDS
-    limits = [r["query"].split("limit=")[1].split("&")[0] for r in recorded(urls["meta"], "/leads")]
+    limits = [r["query"].split("limit=")[1].split("&")[0] for r in recorded(meta_url, "/leads")]
     assert limits == ["4", "2", "2", "2"]
 
 
-def test_meta_throttle_uses_regain_time(urls):
-    add_fault(urls["meta"], {"kind": "throttle", "times": 2})
+def test_meta_throttle_uses_regain_time(meta_url):
+    add_fault(meta_url, {"kind": "throttle", "times": 2})
     policy = RecordingPolicy()
-    ids = [lead["id"] for lead in fb(urls, policy).iter_leads(META_FORM, WINDOW_START, WINDOW_END)]
+    ids = [lead["id"] for lead in fb(meta_url, policy).iter_leads(META_FORM, WINDOW_START, WINDOW_END)]
     assert ids == META_IDS
     assert policy.waits == [60.0, 60.0]
-    assert len(recorded(urls["meta"], "/leads")) == 5
+    assert len(recorded(meta_url, "/leads")) == 5
 
 
-def test_meta_malformed_json_retried(urls):
-    add_fault(urls["meta"], {"kind": "malformed", "times": 1})
-    ids = [lead["id"] for lead in fb(urls).iter_leads(META_FORM, WINDOW_START, WINDOW_END)]
+def test_meta_malformed_json_retried(meta_url):
+    add_fault(meta_url, {"kind": "malformed", "times": 1})
+    ids = [lead["id"] for lead in fb(meta_url).iter_leads(META_FORM, WINDOW_START, WINDOW_END)]
     assert ids == META_IDS
-    assert len(recorded(urls["meta"], "/leads")) == 4
+    assert len(recorded(meta_url, "/leads")) == 4
 
 
-def test_meta_invalid_token_is_permanent(urls):
-    config = ClientConfig(base_url=urls["meta"], password="expired", extra={"conn_id": "meta_northwind"})
+def test_meta_invalid_token_is_permanent(meta_url):
+    config = ClientConfig(base_url=meta_url, password="expired", extra={"conn_id": "meta_northwind"})
     with pytest.raises(PermanentError) as caught:
         list(meta_client.MetaLeadsClient(config, RecordingPolicy()).iter_leads(META_FORM, WINDOW_START, WINDOW_END))
     assert caught.value.code == "190"
     assert "meta_northwind" in str(caught.value)
-    assert len(recorded(urls["meta"], "/leads")) == 1
+    assert len(recorded(meta_url, "/leads")) == 1
 
 
-def test_meta_questions_cached(urls):
-    client = fb(urls)
+def test_meta_questions_cached(meta_url):
+    client = fb(meta_url)
     first = client.get_form_questions(META_FORM)
     second = client.get_form_questions(META_FORM)
     assert first == META_QUESTIONS
     assert second is first
-    assert len(recorded(urls["meta"], META_FORM)) == 1
+    assert len(recorded(meta_url, META_FORM)) == 1
 
 
-def test_meta_to_common_values(urls):
-    client = fb(urls)
+def test_meta_to_common_values(meta_url):
+    client = fb(meta_url)
     lead = next(item for item in client.iter_leads(META_FORM, WINDOW_START, WINDOW_END) if item["id"] == META_ORGANIC_LEAD["id"])
     record = meta_client.to_common(lead, client.get_form_questions(META_FORM))
 
@@ -497,8 +522,8 @@ def test_meta_to_common_values(urls):
     assert record["consent"] is True
 
 
-def test_meta_to_common_paid_lead(urls):
-    client = fb(urls)
+def test_meta_to_common_paid_lead(meta_url):
+    client = fb(meta_url)
     lead = next(item for item in client.iter_leads(META_FORM, WINDOW_START, WINDOW_END) if item["id"] == "1200000000000004")
     record = meta_client.to_common(lead, client.get_form_questions(META_FORM))
     assert record["campaign_ref"] == "23850000000000003"
@@ -509,66 +534,67 @@ def test_meta_to_common_paid_lead(urls):
 # -- enrichment client --------------------------------------------------------------
 
 
-def test_enrichment_pending_then_matched(urls):
+def test_enrichment_pending_then_matched(enrich_url):
     policy = RecordingPolicy()
-    result = enricher(urls["enrichment"], policy).lookup("ana@example.com")
+    result = enricher(enrich_url, policy).lookup("ana@example.com")
 
     assert result.status == "matched"
     assert result.person == PERSON
-    assert result.company == COMPANY
-    assert result.company_name == "Example Corp"
+    assert result.company_data == COMPANY
+    assert result.company == "Example Corp"
     assert result.company_domain == "example.com"
     assert result.job_title == "Head of Operations"
     assert result.industry == "Software"
     assert result.employees == 120
     assert result.country == "Spain"
     assert policy.waits == [0.5]
-    assert len(recorded(urls["enrichment"], "/v2/combined/find")) == 2
+    assert len(recorded(enrich_url, "/v2/combined/find")) == 2
 
 
-def test_enrichment_pending_after_retries(urls):
-    result = enricher(urls["enrichment"], pending_retries=0).lookup("ana@example.com")
+def test_enrichment_pending_after_retries(enrich_url):
+    result = enricher(enrich_url, pending_retries=0).lookup("ana@example.com")
     assert result.status == "pending"
     assert result.person is None
-    assert len(recorded(urls["enrichment"], "/v2/combined/find")) == 1
+    assert len(recorded(enrich_url, "/v2/combined/find")) == 1
 
 
-def test_enrichment_company_only(urls):
-    result = enricher(urls["enrichment"]).lookup("someone@example.com")
+def test_enrichment_company_only(enrich_url):
+    result = enricher(enrich_url).lookup("someone@example.com")
     assert result.status == "company_only"
     assert result.person is None
-    assert result.company_name == "Example Corp"
+    assert result.company_data == COMPANY
+    assert result.company == "Example Corp"
     assert result.job_title is None
     assert result.employees == 120
     assert result.country == "Germany"
 
 
-def test_enrichment_no_match(urls):
-    result = enricher(urls["enrichment"]).lookup("nobody@unknown.example")
+def test_enrichment_no_match(enrich_url):
+    result = enricher(enrich_url).lookup("nobody@unknown.example")
     assert result.status == "no_match"
+    assert result.company_data is None
     assert result.company is None
-    assert result.company_name is None
     assert result.employees is None
 
 
-def test_enrichment_throttle_retried(urls):
-    add_fault(urls["enrichment"], {"kind": "throttle", "times": 2})
+def test_enrichment_throttle_retried(enrich_url):
+    add_fault(enrich_url, {"kind": "throttle", "times": 2})
     policy = RecordingPolicy()
-    result = enricher(urls["enrichment"], policy).lookup("someone@example.com")
+    result = enricher(enrich_url, policy).lookup("someone@example.com")
     assert result.status == "company_only"
     assert len(policy.waits) == 2
-    assert len(recorded(urls["enrichment"], "/v2/combined/find")) == 3
+    assert len(recorded(enrich_url, "/v2/combined/find")) == 3
 
 
-def test_enrichment_malformed_json_retried(urls):
-    add_fault(urls["enrichment"], {"kind": "malformed", "times": 1})
-    result = enricher(urls["enrichment"]).lookup("someone@example.com")
+def test_enrichment_malformed_json_retried(enrich_url):
+    add_fault(enrich_url, {"kind": "malformed", "times": 1})
+    result = enricher(enrich_url).lookup("someone@example.com")
     assert result.status == "company_only"
-    assert len(recorded(urls["enrichment"], "/v2/combined/find")) == 2
+    assert len(recorded(enrich_url, "/v2/combined/find")) == 2
 
 
-def test_enrichment_invalid_key_is_permanent(urls):
-    config = ClientConfig(base_url=urls["enrichment"], password="sk_wrong")
+def test_enrichment_invalid_key_is_permanent(enrich_url):
+    config = ClientConfig(base_url=enrich_url, password="sk_wrong")
     with pytest.raises(PermanentError) as caught:
         enrichment_client.EnrichmentClient(config, RecordingPolicy()).lookup("someone@example.com")
     assert caught.value.status == 401

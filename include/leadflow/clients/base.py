@@ -47,6 +47,7 @@ class ClientConfig:
         if conn.port:
             host = f"{host.rstrip('/')}:{conn.port}"
         extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
+        extra = {**extra, "conn_id": conn_id}
         return cls(
             base_url=host.rstrip("/"),
             login=conn.login,

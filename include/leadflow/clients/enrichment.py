@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 VENDOR = "enrichment"
 
-# A reset hint further away than this is not trusted (clock skew between the
-# provider and this host); the retry policy's backoff applies instead.
+# A reset hint further away than this is not trusted, because it more likely
+# shows clock skew between the provider and this host. The retry policy's
+# backoff applies instead.
 MAX_RESET_WAIT_SECONDS = 120.0
 
 EnrichmentStatus = Literal["matched", "company_only", "no_match", "pending"]
@@ -44,14 +45,14 @@ EnrichmentStatus = Literal["matched", "company_only", "no_match", "pending"]
 class EnrichmentResult:
     """Outcome of one lookup, with the fields the pipeline reads flattened out.
 
-    ``person`` and ``company`` are the provider's objects. The company's name
-    is ``company_name`` because ``company`` already holds the object.
+    ``person`` and ``company_data`` are the provider's objects. ``company`` is
+    the company name, from the company object or else the person's employment.
     """
 
     status: EnrichmentStatus
     person: dict[str, Any] | None = None
-    company: dict[str, Any] | None = None
-    company_name: str | None = None
+    company_data: dict[str, Any] | None = None
+    company: str | None = None
     company_domain: str | None = None
     job_title: str | None = None
     industry: str | None = None
@@ -81,7 +82,7 @@ def _as_int(value: Any) -> int | None:
 
 
 def build_result(person: dict[str, Any] | None, company: dict[str, Any] | None) -> EnrichmentResult:
-    """Classify a 200 answer and flatten the person and company attributes."""
+    """Classify a 200 response and flatten the person and company attributes."""
     if person:
         status: EnrichmentStatus = "matched"
     elif company:
@@ -91,8 +92,8 @@ def build_result(person: dict[str, Any] | None, company: dict[str, Any] | None) 
     return EnrichmentResult(
         status=status,
         person=person or None,
-        company=company or None,
-        company_name=_nested(company, "name") or _nested(person, "employment", "name"),
+        company_data=company or None,
+        company=_nested(company, "name") or _nested(person, "employment", "name"),
         company_domain=_nested(company, "domain") or _nested(person, "employment", "domain"),
         job_title=_nested(person, "employment", "title"),
         industry=_nested(company, "category", "industry"),
@@ -104,7 +105,7 @@ def build_result(person: dict[str, Any] | None, company: dict[str, Any] | None) 
 def reset_wait_seconds(header: str | None, now: float) -> float | None:
     """Turn ``x-ratelimit-reset`` into seconds to wait.
 
-    The header is epoch seconds; a small value is read as seconds from now,
+    The header is epoch seconds. A small value is read as seconds from now,
     which some providers send instead. A hint in the past or more than
     ``MAX_RESET_WAIT_SECONDS`` away returns None.
     """
@@ -135,7 +136,10 @@ class EnrichmentClient:
         self.session.headers.update({"Authorization": f"Bearer {config.password}", "Accept": "application/json"})
 
     def lookup(self, email: str) -> EnrichmentResult:
-        """Look up one email; a lookup still queued after ``pending_retries`` returns status "pending"."""
+        """Look up one email, repeating a queued (202) lookup up to ``pending_retries`` times.
+
+        A lookup still queued after that returns status "pending".
+        """
         attempt = 0
         while True:
             call = functools.partial(self._find, email)
@@ -149,7 +153,7 @@ class EnrichmentClient:
             self.policy.sleep(self.pending_wait_seconds)
 
     def _find(self, email: str) -> EnrichmentResult | None:
-        """Send one lookup; None means 202 (queued at the provider)."""
+        """Send one lookup and return None on 202, which means the provider queued it."""
         response = send(
             self.session,
             VENDOR,
@@ -163,7 +167,7 @@ class EnrichmentClient:
         if response.status_code == 200:
             body = json_body(VENDOR, response)
             if not isinstance(body, dict):
-                raise TransientError(VENDOR, "lookup answer is not a JSON object", status=200)
+                raise TransientError(VENDOR, "lookup response is not a JSON object", status=200)
             return build_result(body.get("person"), body.get("company"))
         raise self._error(response)
 
@@ -179,7 +183,9 @@ class EnrichmentClient:
         message = str(error.get("message") or response.reason or "no message")
         if status == 429:
             retry_after = reset_wait_seconds(response.headers.get("x-ratelimit-reset"), time.time())
-            return Throttled(VENDOR, f"rate limited: {message}", retry_after=retry_after, status=status, code=error_type)
+            return Throttled(
+                VENDOR, f"rate limited: {message}", retry_after=retry_after, status=status, code=error_type
+            )
         if status >= 500:
             return TransientError(VENDOR, f"server error: {message}", status=status, code=error_type)
         if status == 401:

@@ -13,6 +13,7 @@ is on the form version named by the lead's ``versionedLeadGenFormUrn``, so
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 from collections.abc import Iterator
@@ -97,8 +98,10 @@ class LinkedInClient:
         self._forms: dict[str, dict[str, Any]] = {}
 
     # -- public API -----------------------------------------------------------
-    def iter_leads(self, sponsored_account_id: str, start: datetime, end: datetime, include_test: bool = False) -> Iterator[dict[str, Any]]:
-        """Yield raw ``leadFormResponses`` elements of SPONSORED leads submitted in ``[start, end)``.
+    def iter_leads(
+        self, sponsored_account_id: str, start: datetime, end: datetime, include_test: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Return a lazy iterator of raw SPONSORED ``leadFormResponses`` elements submitted in ``[start, end)``.
 
         LinkedIn returns test leads only to a query with ``limitedToTestLeads=true``,
         so ``include_test`` adds a second pass for them after the real leads.
@@ -113,8 +116,11 @@ class LinkedInClient:
         end_ms = to_epoch_ms(end)
         if end_ms <= start_ms:
             raise ValueError(f"empty window: end {end.isoformat()} is not after start {start.isoformat()}")
-        for test_only in (False, True) if include_test else (False,):
-            yield from self._iter_pass(account_id, start_ms, end_ms, test_only)
+        # Arguments are checked above, at the call, and the pages are read lazily.
+        passes = (False, True) if include_test else (False,)
+        return itertools.chain.from_iterable(
+            self._iter_pass(account_id, start_ms, end_ms, test_only) for test_only in passes
+        )
 
     def get_form(self, versioned_form_urn: str) -> dict[str, Any]:
         """Fetch one form version, cached per URN, from ``/rest/leadForms/{id}?versionId={version}``."""
@@ -122,7 +128,9 @@ class LinkedInClient:
             form_id, version = parse_form_urn(versioned_form_urn)
             url = f"{self.base_url}/rest/leadForms/{form_id}?versionId={version}"
             call = functools.partial(self._get_json, url)
-            self._forms[versioned_form_urn] = with_retries(call, self.policy, what=f"LinkedIn leadForms {form_id} v{version}")
+            self._forms[versioned_form_urn] = with_retries(
+                call, self.policy, what=f"LinkedIn leadForms {form_id} v{version}"
+            )
         return self._forms[versioned_form_urn]
 
     # -- internals ------------------------------------------------------------
@@ -150,7 +158,9 @@ class LinkedInClient:
         while True:
             url = self._leads_url(account_id, start_ms, end_ms, test_only, offset)
             call = functools.partial(self._get_json, url)
-            body = with_retries(call, self.policy, what=f"LinkedIn leadFormResponses account {account_id} start={offset}")
+            body = with_retries(
+                call, self.policy, what=f"LinkedIn leadFormResponses account {account_id} start={offset}"
+            )
             pages += 1
             elements = body.get("elements") or []
             for element in elements:
@@ -198,7 +208,11 @@ class LinkedInClient:
         if status >= 500:
             return TransientError(VENDOR, f"server error: {message}", status=status, code=code_text)
         if status == 401:
-            connection = f"Airflow connection '{self.connection_name}'" if self.connection_name else "the LinkedIn Airflow connection"
+            connection = (
+                f"Airflow connection '{self.connection_name}'"
+                if self.connection_name
+                else "the LinkedIn Airflow connection"
+            )
             return PermanentError(
                 VENDOR,
                 f"access token rejected ({message}). LinkedIn tokens are 3-legged and cannot be refreshed "
@@ -248,12 +262,12 @@ def _option_labels(question: dict[str, Any] | None, option_ids: list[Any]) -> li
 def to_common(element: dict[str, Any], form: dict[str, Any]) -> dict[str, Any]:
     """Convert a ``leadFormResponses`` element and its form version to the common lead record.
 
-    Answers are keyed by the question's ``name`` (the ``questionId`` when the
-    form version lacks the question). A multiple-choice answer is the list of
-    option labels. ``fields`` holds the mapped predefined fields with the raw
-    submitted text, including empty strings; a multiple-choice standard field
-    holds its labels joined by ", ". ``consent`` is None without consent
-    responses, else whether every consent was accepted.
+    ``answers`` is keyed by the question's ``name``, or by the ``questionId``
+    when the form version lacks the question. A multiple-choice answer is the
+    list of option labels. ``fields`` contains the mapped predefined fields with
+    the raw submitted text, empty strings included. A multiple-choice standard
+    field contains its labels joined by ", ". ``consent`` is None without
+    consent responses, else whether every consent was accepted.
     """
     questions = {str(q.get("questionId")): q for q in ((form or {}).get("content") or {}).get("questions") or []}
     fields: dict[str, str] = {}

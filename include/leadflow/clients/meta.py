@@ -133,10 +133,10 @@ class MetaLeadsClient:
 
     # -- public API -----------------------------------------------------------
     def iter_leads(self, form_id: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
-        """Yield raw lead objects of ``form_id`` created in ``[start, end)``.
+        """Return a lazy iterator of raw lead objects of ``form_id`` created in ``[start, end)``.
 
         The ``time_created`` filter works in whole seconds with strict
-        operators, so the request asks for ``> ceil(start) - 1`` and
+        operators, so the request filters on ``> ceil(start) - 1`` and
         ``< ceil(end)``, and the client drops anything outside the window.
         On HTTP 500 "reduce the amount of data" the page is requested again
         with half the ``limit``, and the smaller limit is kept for the rest
@@ -146,22 +146,43 @@ class MetaLeadsClient:
             raise ValueError("start and end must be aware UTC datetimes")
         if end <= start:
             raise ValueError(f"empty window: end {end.isoformat()} is not after start {start.isoformat()}")
+        # Arguments are checked above, at the call, and the pages are read lazily.
+        return self._iter_pages(str(form_id), start, end)
+
+    def get_form_questions(self, form_id: str) -> list[dict[str, Any]]:
+        """Fetch the questions of one lead form, cached per form id."""
         form = str(form_id)
+        if form not in self._questions:
+            url = f"{self.base_url}/{self.graph_version}/{form}?fields=questions"
+            body = with_retries(
+                functools.partial(self._get_json, url), self.policy, what=f"Meta questions of form {form}"
+            )
+            self._questions[form] = list(body.get("questions") or [])
+        return self._questions[form]
+
+    # -- internals ------------------------------------------------------------
+    def _iter_pages(self, form: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         filtering = [
             {"field": "time_created", "operator": "GREATER_THAN", "value": math.ceil(start.timestamp()) - 1},
             {"field": "time_created", "operator": "LESS_THAN", "value": math.ceil(end.timestamp())},
         ]
-        params = {"fields": ",".join(LEAD_FIELDS), "filtering": json.dumps(filtering, separators=(",", ":")), "limit": str(self.page_size)}
+        params = {
+            "fields": ",".join(LEAD_FIELDS),
+            "filtering": json.dumps(filtering, separators=(",", ":")),
+            "limit": str(self.page_size),
+        }
         url: str | None = f"{self.base_url}/{self.graph_version}/{form}/leads?{urlencode(params)}"
         limit = self.page_size
         pages = 0
         yielded = 0
         while url:
             try:
-                body = with_retries(functools.partial(self._get_json, url), self.policy, what=f"Meta leads of form {form}")
+                body = with_retries(
+                    functools.partial(self._get_json, url), self.policy, what=f"Meta leads of form {form}"
+                )
             except ReduceDataError:
                 if limit <= 1:
-                    raise TransientError(VENDOR, f"form {form}: Meta asks for less data even with limit=1") from None
+                    raise TransientError(VENDOR, f"form {form}: Meta still requests less data at limit=1") from None
                 limit = max(1, limit // 2)
                 log.warning("Meta form %s: server asked for less data; retrying with limit=%d", form, limit)
                 url = with_limit(url, limit)
@@ -177,22 +198,14 @@ class MetaLeadsClient:
             url = with_limit(self._check_next(next_url), limit) if next_url else None
         log.info("Meta form %s: %d leads in %d pages", form, yielded, pages)
 
-    def get_form_questions(self, form_id: str) -> list[dict[str, Any]]:
-        """Fetch the questions of one lead form, cached per form id."""
-        form = str(form_id)
-        if form not in self._questions:
-            url = f"{self.base_url}/{self.graph_version}/{form}?fields=questions"
-            body = with_retries(functools.partial(self._get_json, url), self.policy, what=f"Meta questions of form {form}")
-            self._questions[form] = list(body.get("questions") or [])
-        return self._questions[form]
-
-    # -- internals ------------------------------------------------------------
     def _check_next(self, next_url: str) -> str:
         # The token travels with every request, so a next link must stay on the configured host.
         expected = urlsplit(self.base_url)
         actual = urlsplit(next_url)
         if (actual.scheme, actual.netloc) != (expected.scheme, expected.netloc):
-            raise PermanentError(VENDOR, f"paging.next points to {actual.scheme}://{actual.netloc}, not the configured {self.base_url}")
+            raise PermanentError(
+                VENDOR, f"paging.next points to {actual.scheme}://{actual.netloc}, not the configured {self.base_url}"
+            )
         return next_url
 
     def _get_json(self, url: str) -> Any:
@@ -218,7 +231,11 @@ class MetaLeadsClient:
             retry_after = regain_seconds(response.headers.get("X-Business-Use-Case-Usage"))
             return Throttled(VENDOR, f"throttled: {message}", retry_after=retry_after, status=status, code=code_text)
         if code in TOKEN_CODES:
-            connection = f"Airflow connection '{self.connection_name}'" if self.connection_name else "the Meta Airflow connection"
+            connection = (
+                f"Airflow connection '{self.connection_name}'"
+                if self.connection_name
+                else "the Meta Airflow connection"
+            )
             return PermanentError(
                 VENDOR,
                 f"access token invalid or expired ({message}); issue a new Page or system-user token with leads_retrieval "
@@ -237,7 +254,9 @@ def _answer_value(values: list[Any], question: dict[str, Any] | None) -> Any:
     texts = ["" if v is None else str(v) for v in values]
     options = (question or {}).get("options")
     if options:
-        labels = {str(option.get("key")): str(option.get("value")) for option in options if option.get("value") is not None}
+        labels = {
+            str(option.get("key")): str(option.get("value")) for option in options if option.get("value") is not None
+        }
         return [labels.get(text, text) for text in texts]
     if len(texts) == 1:
         return texts[0]
@@ -249,8 +268,8 @@ def _answer_value(values: list[Any], question: dict[str, Any] | None) -> Any:
 def to_common(lead: dict[str, Any], questions: list[dict[str, Any]]) -> dict[str, Any]:
     """Convert a Graph API lead object and its form's questions to the common lead record.
 
-    ``fields`` holds the standard keys with the raw submitted text, including
-    empty strings; a multi-value standard answer is joined with ", ".
+    ``fields`` contains the standard keys with the raw submitted text, empty
+    strings included. A multi-value standard answer is joined with ", ".
     ``is_test`` is always False: the lead object has no test flag, and test
     leads are only recognisable by id from the form's test-lead tooling.
     ``consent`` is None without ``custom_disclaimer_responses``, else whether

@@ -18,6 +18,8 @@ from leadflow.steps.common import StepResult
 log = logging.getLogger(__name__)
 
 ENRICHMENT_CONN_ID = "enrichment"
+# HTTP statuses with which the provider rejects one lookup's input (not the call).
+REJECTED_INPUT_STATUSES = (400, 404, 422)
 
 
 def enrich(cur, ctx: RunContext, account: Account, client=None) -> StepResult:
@@ -59,14 +61,15 @@ def enrich(cur, ctx: RunContext, account: Account, client=None) -> StepResult:
                 "industry": found.industry,
                 "employees": found.employees,
                 "country": found.country,
-                "raw": Json({"person": found.person, "company": found.company_data}) if hasattr(found, "company_data") else Json({"person": found.person}),
+                "raw": Json({"person": found.person, "company": found.company_data}),
             }
         except VendorError as error:
-            if not error.retryable:
+            if not error.retryable and error.status not in REJECTED_INPUT_STATUSES:
                 raise
-            # A transient provider failure leaves the person for the next run.
+            # A transient failure leaves the person for the next run; an input
+            # the provider rejects is final and recorded as no match.
             log.warning("enrichment lookup failed for person %s: %s", person["person_id"], error)
-            status = "failed"
+            status = "failed" if error.retryable else "no_match"
             values = {k: None for k in ("company", "company_domain", "job_title", "industry", "employees", "country")}
             values["raw"] = None
         statuses[status] = statuses.get(status, 0) + 1
