@@ -10,7 +10,8 @@ Every app also answers the control endpoints under ``/_sandbox/``:
 - ``GET /_sandbox/requests`` lists recorded requests (``?since=<seq>``);
 - ``POST /_sandbox/requests/clear`` empties the log of this vendor;
 - ``GET /_sandbox/clock`` and ``POST /_sandbox/clock`` with
-  ``{"now": ISO-8601}`` or ``{"advance_seconds": N}`` or ``{"real": true}``;
+  ``{"now": ISO-8601}`` (freeze), ``{"start_at": ISO-8601}`` (run from),
+  ``{"advance_seconds": N}`` or ``{"real": true}``;
 - ``POST /_sandbox/faults`` adds fault rules, ``DELETE /_sandbox/faults``
   removes them;
 - ``GET /_sandbox/state`` returns the vendor's current records;
@@ -49,25 +50,44 @@ def parse_instant(value: str) -> datetime:
 
 
 class Clock:
-    """Sandbox time: real UTC time, or a frozen instant that tests move by hand."""
+    """Sandbox time: real UTC time, a frozen instant, or a clock that runs from a set instant.
 
-    def __init__(self, frozen_at: datetime | None = None):
+    A running clock (``start_at``) keeps rolling windows and rate limits
+    working during a replay while dates stay those of the scenario.
+    """
+
+    def __init__(self, frozen_at: datetime | None = None, start_at: datetime | None = None):
         self._frozen_at = frozen_at
+        self._start_at = start_at
+        self._started = time.monotonic()
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
         with self._lock:
             if self._frozen_at is not None:
                 return self._frozen_at
+            if self._start_at is not None:
+                return self._start_at + timedelta(seconds=time.monotonic() - self._started)
         return datetime.now(UTC)
 
     def set(self, instant: datetime | None) -> None:
         """Freeze the clock at ``instant``; ``None`` returns to real time."""
         with self._lock:
             self._frozen_at = instant
+            self._start_at = None
+
+    def run_from(self, instant: datetime) -> None:
+        """Let the clock run in real time starting at ``instant``."""
+        with self._lock:
+            self._frozen_at = None
+            self._start_at = instant
+            self._started = time.monotonic()
 
     def advance(self, seconds: float) -> None:
         with self._lock:
+            if self._frozen_at is None and self._start_at is not None:
+                self._start_at += timedelta(seconds=seconds)
+                return
             base = self._frozen_at or datetime.now(UTC)
             self._frozen_at = base + timedelta(seconds=seconds)
 
@@ -316,6 +336,8 @@ class Sandbox:
                     self.clock.set(None)
                 elif "now" in payload:
                     self.clock.set(parse_instant(payload["now"]))
+                elif "start_at" in payload:
+                    self.clock.run_from(parse_instant(payload["start_at"]))
                 elif "advance_seconds" in payload:
                     self.clock.advance(float(payload["advance_seconds"]))
             return json_response({"now": self.clock.now().isoformat(), "frozen": self.clock.frozen})

@@ -33,8 +33,11 @@ def load_scenario(path: str | Path) -> dict[str, Any]:
 
 
 def build_sandbox(scenario: dict[str, Any]) -> Sandbox:
-    frozen = scenario.get("clock", {}).get("frozen_at")
-    sandbox = Sandbox(scenario, Clock(parse_instant(frozen) if frozen else None))
+    clock_spec = scenario.get("clock") or {}
+    frozen = clock_spec.get("frozen_at")
+    start = clock_spec.get("start_at")
+    clock = Clock(parse_instant(frozen) if frozen else None, parse_instant(start) if start else None)
+    sandbox = Sandbox(scenario, clock)
     for vendor in DEFAULT_PORTS:
         module = importlib.import_module(f"sandbox.{vendor}")
         sandbox.add_app(module.create_app(sandbox))

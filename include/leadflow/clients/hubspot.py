@@ -2,10 +2,9 @@
 
 The connection's ``password`` is a private-app access token (static, so an
 HTTP 401 is a configuration error, not a reason to refresh) and ``host`` is
-the API base URL. Retries follow HubSpot's own SDK: a 429 from the rolling
-10-second limit waits 10 s per attempt, a 429 from the search limit waits 1 s
-per attempt, the daily limit stops the run, and 5xx answers are retried with
-backoff.
+the API base URL. A 429 from the rolling 10-second limit waits 10 s per
+attempt, a 429 from the search limit waits 1 s per attempt, the daily limit
+stops the run, and 5xx responses are retried with backoff.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ def to_property_value(value: Any) -> str:
 
 
 def to_properties(record: dict[str, Any]) -> dict[str, str]:
-    """Convert a record to HubSpot properties; ``None`` values are left out rather than clearing the property."""
+    """Convert a record to HubSpot properties, leaving out ``None`` values so they do not clear the property."""
     return {name: to_property_value(value) for name, value in record.items() if value is not None}
 
 
@@ -91,8 +90,9 @@ def epoch_ms(instant: datetime) -> int:
 
 
 def error_for_response(response: requests.Response, what: str, attempt: int) -> VendorError:
-    """Map a non-success HubSpot answer to a client error; ``attempt`` scales the 429 waits."""
+    """Map a non-success HubSpot response to a client error, with 429 waits scaled by ``attempt``."""
     status = response.status_code
+
     try:
         body = response.json()
     except ValueError:
@@ -102,6 +102,7 @@ def error_for_response(response: requests.Response, what: str, attempt: int) -> 
     message = str(body.get("message") or response.reason or "no message")
     category = body.get("category") or body.get("policyName")
     text = f"{what}: {message}"
+
     if status == 429:
         policy = body.get("policyName")
         if policy == "DAILY":
@@ -113,8 +114,9 @@ def error_for_response(response: requests.Response, what: str, attempt: int) -> 
         retry_after = response.headers.get("Retry-After")
         hint = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
         return Throttled(VENDOR, text, status=status, code=policy, retry_after=hint)
+
     if status == 423:
-        # Locked: HubSpot asks callers to back off for about two seconds.
+        # 423 Locked: back off for about two seconds before the next try.
         return Throttled(VENDOR, text, status=status, code=category, retry_after=2.0)
     if status >= 500:
         return TransientError(VENDOR, text, status=status, code=category)
@@ -153,7 +155,7 @@ class HubSpotClient(MapClient):
     def _post(
         self, path: str, payload: dict[str, Any], *, what: str, accept: tuple[int, ...] = (200, 201, 207)
     ) -> tuple[int, dict]:
-        """POST with retries; returns the status and body of any answer in ``accept``."""
+        """POST with retries and return the status and body of any response whose status is in ``accept``."""
         url = f"{self.base_url}{path}"
         attempt = 0
 
@@ -175,7 +177,7 @@ class HubSpotClient(MapClient):
     def create(self, records: list[dict[str, Any]]) -> list[WriteResult]:
         """Create contacts with batch/create, giving each input an objectWriteTraceId.
 
-        With trace ids HubSpot answers 207 and reports an existing email per
+        With trace ids HubSpot returns 207 and reports an existing email per
         record (skipped, reason ``exists``) instead of failing the batch with 409.
         NOTE: a batch retried after a timeout may have been applied the first
         time; its records then come back as ``exists``.
@@ -231,7 +233,7 @@ class HubSpotClient(MapClient):
         for index, record in batch:
             result = by_trace.get(str(index))
             if result is None:
-                # Older answers may not echo the trace id; fall back to the unique email.
+                # A response that does not echo the trace id is matched by the unique email instead.
                 email = str(record.get("email") or "").strip().lower()
                 result = by_email.get(email) if email else None
             results.append(
@@ -243,7 +245,10 @@ class HubSpotClient(MapClient):
         return results
 
     def update(self, records: list[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
-        """Update contacts by id with batch/update; an id seen twice goes to a later batch, since HubSpot rejects duplicates."""
+        """Update contacts by id with batch/update.
+
+        An id seen twice goes to a later batch, because HubSpot rejects a batch with duplicate ids.
+        """
         results: list[WriteResult] = []
         for batch in self._unique_id_batches(records):
             inputs = [{"id": contact_id, "properties": to_properties(fields)} for contact_id, fields in batch]
@@ -340,7 +345,7 @@ class HubSpotClient(MapClient):
         """Yield every result of one search, sorted ascending by ``sort_property``.
 
         Sets ``window["truncated"]`` when the next page would start at or past
-        the search cap, which HubSpot answers with HTTP 400.
+        the search cap, which HubSpot rejects with HTTP 400.
         """
         window["truncated"] = False
         after: str | None = None
@@ -363,10 +368,10 @@ class HubSpotClient(MapClient):
                 return
 
     def find_by_emails(self, emails: list[str], fields: list[str] | None = None) -> dict[str, list[MapRecord]]:
-        wanted = unique_emails(emails)
+        requested_emails = unique_emails(emails)
         properties = list(dict.fromkeys([*LOOKUP_PROPERTIES, *(fields or [])]))
         found: dict[str, list[MapRecord]] = {}
-        for chunk in chunked(wanted, self.search_in_values):
+        for chunk in chunked(requested_emails, self.search_in_values):
             keys = set(chunk)
             filters = [{"propertyName": "email", "operator": "IN", "values": chunk}]
             window: dict[str, bool] = {}
@@ -384,7 +389,7 @@ class HubSpotClient(MapClient):
                             fields=dict(entry_properties),
                         )
                     )
-        log.info("hubspot: looked up %d emails, %d matched", len(wanted), len(found))
+        log.info("hubspot: looked up %d emails, %d matched", len(requested_emails), len(found))
         return found
 
     def search_modified_since(self, since: datetime, properties: list[str]) -> Iterator[dict[str, Any]]:
@@ -396,7 +401,7 @@ class HubSpotClient(MapClient):
         cap's worth of contacts share one lastmodifieddate, that instant is
         paged by hs_object_id instead, so the loop always moves forward.
         """
-        wanted = list(dict.fromkeys([*properties, "lastmodifieddate", "hs_object_id"]))
+        requested = list(dict.fromkeys([*properties, "lastmodifieddate", "hs_object_id"]))
         lower = epoch_ms(since)
         operator = "GTE"
         seen_at_lower: set[str] = set()
@@ -406,7 +411,7 @@ class HubSpotClient(MapClient):
             window: dict[str, bool] = {}
             last_ms: int | None = None
             seen_at_last: set[str] = set()
-            for entry in self._search_window(filters, "lastmodifieddate", wanted, window):
+            for entry in self._search_window(filters, "lastmodifieddate", requested, window):
                 modified = self._modified_ms(entry)
                 if modified == lower and str(entry["id"]) in seen_at_lower:
                     continue
@@ -420,9 +425,9 @@ class HubSpotClient(MapClient):
             if not window["truncated"]:
                 break
             if last_ms is None or last_ms == lower:
-                # A full window without progress: every result shares the lower bound's instant.
+                # The window filled up without progress, so every result shares the lower bound's instant.
                 done_ids = seen_at_lower | seen_at_last
-                for entry in self._search_one_instant(lower, wanted, done_ids):
+                for entry in self._search_one_instant(lower, requested, done_ids):
                     total += 1
                     yield entry
                 operator, seen_at_lower = "GT", set()

@@ -1,9 +1,9 @@
 """The interface the pipeline uses to write leads to and read them from a MAP.
 
 A MAP (marketing automation platform) is Marketo or HubSpot. Both clients
-take records keyed by the MAP's own field names, split batches to the MAP's
-limit, and return one ``WriteResult`` per input record in input order, so the
-caller can store each MAP id next to the lead it came from.
+take records keyed by the MAP's own field names and split batches to the
+MAP's limit. Writes return one ``WriteResult`` per input record in input
+order, so the caller can store each MAP id next to the lead it came from.
 """
 
 from __future__ import annotations
@@ -24,19 +24,20 @@ STATUS_UPDATED = "updated"
 STATUS_SKIPPED = "skipped"
 STATUS_FAILED = "failed"
 
-# WriteResult.reason values. The MAP's own code and message go to ``detail``.
+# WriteResult.reason values: short phrases a person can read in a push log.
+# The MAP's own code and message go to ``detail``.
 REASON_EXISTS = "exists"  # create found a record with the same email
-REASON_NOT_FOUND = "not_found"  # update named an id the MAP does not have (merged, deleted or archived)
-REASON_MULTIPLE_MATCHES = "multiple_matches"  # the lookup matched several records
-REASON_UNKNOWN_FIELD = "unknown_field"  # the record names a field the MAP does not define
-REASON_CONFLICT = "conflict"  # the new email already belongs to another record
+REASON_NOT_FOUND = "not found"  # update named an id the MAP does not have (merged, deleted or archived)
+REASON_MULTIPLE_MATCHES = "multiple matches"  # the lookup matched several records
+REASON_UNKNOWN_FIELD = "unknown field"  # the record names a field the MAP does not define
+REASON_CONFLICT = "conflict"  # the email already belongs to another record
 REASON_INVALID = "invalid"  # the MAP rejected a value or the batch
-REASON_NO_RESULT = "no_result"  # the MAP's answer did not mention this record
+REASON_NO_RESULT = "no result"  # the MAP's response did not mention this record
 
 
 @dataclass(frozen=True)
 class MapRecord:
-    """One record as the MAP holds it; ``fields`` uses the MAP's field names."""
+    """One record as the MAP stores it, with ``fields`` keyed by the MAP's field names."""
 
     id: str
     email: str | None
@@ -74,7 +75,7 @@ class MapClient(ABC):
     def find_by_emails(self, emails: list[str], fields: list[str] | None = None) -> dict[str, list[MapRecord]]:
         """Find every record whose primary email matches, ignoring case.
 
-        Keys are the lower-cased emails; an email without a match is absent.
+        Keys are the lower-cased emails, and an email without a match is absent.
         ``fields`` adds MAP fields to each record's ``fields``.
         """
 
@@ -96,7 +97,7 @@ class MapClient(ABC):
 
     @abstractmethod
     def read(self, ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
-        """Read the current values of ``fields`` for each id; missing ids are absent."""
+        """Read the current values of ``fields`` for each id. Missing ids are absent from the result."""
 
     def close(self) -> None:
         """Release the HTTP session."""

@@ -1,8 +1,8 @@
 """Marketo Engage REST client: lead writes, lookups and lead-change activities.
 
 The connection's ``login`` is the client id and ``password`` the client
-secret; ``host`` is the instance's REST base URL (the identity endpoint lives
-under the same host). Marketo answers most failures with HTTP 200 and
+secret. Its ``host`` is the instance's REST base URL, which also serves the
+identity endpoint. Marketo returns most failures as HTTP 200 with
 ``success: false``, so every body is checked and its error code mapped to the
 retry classes of ``leadflow.clients.base``.
 """
@@ -51,13 +51,13 @@ from leadflow.clients.maps import (
 log = logging.getLogger(__name__)
 
 VENDOR = "marketo"
-# Refresh the cached token this many seconds before Marketo says it expires.
+# Refresh the cached token this many seconds before the expiry Marketo reports.
 TOKEN_MARGIN_SECONDS = 60
 AUTH_CODES = {"600", "601", "602"}
-# 606 rate limit and 615 concurrency limit; 606 waits out the rate window.
+# 606 is the rate limit and 615 the concurrency limit. After a 606 the client waits out the rate window.
 THROTTLE_CODES = {"606", "615"}
 TRANSIENT_CODES = {"502", "604", "608", "611", "713"}
-# 607 daily API quota; 1029 bulk export quota.
+# 607 is the daily API quota and 1029 the bulk export quota.
 QUOTA_CODES = {"607", "1029"}
 SKIP_REASONS = {
     "1004": REASON_NOT_FOUND,
@@ -199,6 +199,7 @@ class MarketoClient(MapClient):
                 data=form,
                 headers=headers,
             )
+
             status = response.status_code
             if status == 413:
                 raise PermanentError(VENDOR, f"{what}: request body is larger than Marketo accepts", status=status)
@@ -211,7 +212,8 @@ class MarketoClient(MapClient):
             if status >= 500:
                 raise TransientError(VENDOR, f"{what}: server error", status=status)
             if status != 200:
-                raise PermanentError(VENDOR, f"{what}: unexpected answer", status=status)
+                raise PermanentError(VENDOR, f"{what}: unexpected HTTP status", status=status)
+
             body = json_body(VENDOR, response)
             if not isinstance(body, dict):
                 raise TransientError(VENDOR, f"{what}: response body is not a JSON object", status=status)
@@ -226,7 +228,7 @@ class MarketoClient(MapClient):
 
         A query whose URL would pass ``max_url_bytes`` is sent as
         ``POST ?_method=GET`` with the parameters in a form body, because
-        Marketo answers 414 for URIs over 8 KB.
+        Marketo returns 414 for URIs over 8 KB.
         """
         params: dict[str, Any] = {
             "filterType": filter_type,
@@ -249,11 +251,11 @@ class MarketoClient(MapClient):
             params = {**params, "nextPageToken": token}
 
     def find_by_emails(self, emails: list[str], fields: list[str] | None = None) -> dict[str, list[MapRecord]]:
-        wanted = unique_emails(emails)
+        requested_emails = unique_emails(emails)
         # Marketo separates filterValues with commas, so an address containing one cannot be looked up.
-        lookups = [email for email in wanted if "," not in email]
-        if len(lookups) < len(wanted):
-            log.warning("marketo: skipped %d emails containing a comma", len(wanted) - len(lookups))
+        lookups = [email for email in requested_emails if "," not in email]
+        if len(lookups) < len(requested_emails):
+            log.warning("marketo: skipped %d emails containing a comma", len(requested_emails) - len(lookups))
         requested_fields = list(dict.fromkeys([*LOOKUP_FIELDS, *(fields or [])]))
         found: dict[str, list[MapRecord]] = {}
         for chunk in chunked(lookups, self.max_filter_values):
@@ -299,8 +301,8 @@ class MarketoClient(MapClient):
         """Create leads with action createOnly, so an existing email is skipped (1005) instead of updated.
 
         NOTE: a batch retried after a timeout may have been applied the first
-        time; its records then come back skipped with reason ``exists``, and
-        the caller resolves their ids with ``find_by_emails``.
+        time. Its records then come back skipped with reason ``exists``, so the
+        caller resolves their ids with ``find_by_emails``.
         """
         inputs = [dict(record) for record in records]
         return self._write(inputs, action="createOnly", lookup_field="email", what="create leads")
