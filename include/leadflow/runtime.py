@@ -16,6 +16,11 @@ def replay_mode() -> bool:
     return os.environ.get(REPLAY_ENV) == "1"
 
 
+def as_utc(value: datetime) -> datetime:
+    """Return a plain ``datetime`` in UTC (Airflow passes pendulum instances)."""
+    return datetime.fromtimestamp(value.timestamp(), UTC)
+
+
 def event_now(data_interval_end: datetime, replay_delay: timedelta = timedelta(0)) -> datetime:
     """Return the instant to record for events of a run.
 
@@ -23,7 +28,7 @@ def event_now(data_interval_end: datetime, replay_delay: timedelta = timedelta(0
     ``replay_delay``: the moment it would run in production at the latest.
     """
     if replay_mode():
-        return data_interval_end.astimezone(UTC) + replay_delay
+        return as_utc(data_interval_end) + replay_delay
     return datetime.now(UTC)
 
 
@@ -57,8 +62,8 @@ class RunContext:
         return cls(
             run_id=context["run_id"],
             dag_id=context["dag"].dag_id,
-            window_start=start.astimezone(UTC),
-            window_end=end.astimezone(UTC),
+            window_start=as_utc(start),
+            window_end=as_utc(end),
             now=event_now(end, replay_delay),
             overlap=timedelta(minutes=int(params.get("overlap_minutes", overlap_minutes))),
             account_ids=list(accounts),

@@ -91,6 +91,11 @@ def start_stack(scenario_path: Path, schedule_runs: bool = False) -> dict[str, s
     base_env["LEADFLOW_COLLECTOR_SITE_RATE_PER_MINUTE"] = "100000"
     services.start("sandbox", [sys.executable, "-m", "sandbox", "--scenario", str(scenario_path), "--urls-file", str(LOCAL / "run" / "sandbox-urls.json")], base_env)
     services.wait_http(f"http://127.0.0.1:{SANDBOX_PORTS['linkedin']}/_sandbox/clock", 30, "sandbox")
+    clock_spec = scenario.get("clock") or {}
+    clock_at = clock_spec.get("start_at") or clock_spec.get("frozen_at")
+    if clock_at:
+        # A frozen clock would stop rolling rate-limit windows; let it run from the scenario's instant.
+        requests.post(f"http://127.0.0.1:{SANDBOX_PORTS['linkedin']}/_sandbox/clock", json={"start_at": clock_at}, timeout=10).raise_for_status()
     services.start("collector", [sys.executable, "-m", "leadflow.collector", "--host", "127.0.0.1", "--port", str(COLLECTOR_PORT)], base_env)
     services.wait_http(f"{COLLECTOR_URL}/healthz", 60, "collector")
     _say("vendor sandbox and pixel collector answering")

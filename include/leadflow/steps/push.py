@@ -33,6 +33,7 @@ from typing import Any
 from leadflow import rules
 from leadflow.accounts import Account
 from leadflow.clients.base import ClientConfig
+from leadflow.clients.maps import REASON_CONFLICT, REASON_EXISTS, REASON_NOT_FOUND
 from leadflow.runtime import RunContext
 from leadflow.steps.common import StepResult
 
@@ -171,13 +172,15 @@ def choose_record(candidates: list) -> Any:
 
 
 def _is_missing(result) -> bool:
-    reason = (result.reason or "").lower()
-    return result.status in ("skipped", "failed") and ("1004" in reason or "not found" in reason or "not exist" in reason)
+    return not result.ok and result.reason == REASON_NOT_FOUND
 
 
 def _is_exists(result) -> bool:
-    reason = (result.reason or "").lower()
-    return result.status in ("skipped", "failed") and ("1005" in reason or "exist" in reason or "conflict" in reason)
+    return not result.ok and result.reason in (REASON_EXISTS, REASON_CONFLICT)
+
+
+def _failure_text(result) -> str:
+    return " - ".join(part for part in (result.reason or result.status, getattr(result, "detail", None)) if part)
 
 
 def write_people(client, account: Account, plans: list[PersonPush]) -> dict[int, tuple[str, str | None, str | None]]:
@@ -204,7 +207,7 @@ def write_people(client, account: Account, plans: list[PersonPush]) -> dict[int,
             elif _is_missing(result) and not second_try:
                 stale.append(person)
             else:
-                outcomes[person.person_id] = ("failed", None, result.reason or result.status)
+                outcomes[person.person_id] = ("failed", None, _failure_text(result))
         if stale:
             log.info("account %s: %d stored MAP ids no longer exist; looking up again", account.account_id, len(stale))
             for person in stale:
@@ -229,7 +232,7 @@ def write_people(client, account: Account, plans: list[PersonPush]) -> dict[int,
             elif _is_exists(result) and not second_try:
                 exists.append(person)
             else:
-                outcomes[person.person_id] = ("failed", None, result.reason or result.status)
+                outcomes[person.person_id] = ("failed", None, _failure_text(result))
         if exists:
             route(exists, second_try=True)
 
