@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from sandbox.core import Clock, Sandbox, parse_instant
 
@@ -25,11 +22,10 @@ DEFAULT_PORTS = {
 
 
 def load_scenario(path: str | Path) -> dict[str, Any]:
-    """Read a scenario file in JSON or YAML."""
-    text = Path(path).read_text(encoding="utf-8")
-    if str(path).endswith((".yaml", ".yml")):
-        return yaml.safe_load(text)
-    return json.loads(text)
+    """Read a scenario file in JSON or YAML and validate it against the scenario schema."""
+    from sandbox.scenario import load
+
+    return load(path)
 
 
 def build_sandbox(scenario: dict[str, Any]) -> Sandbox:

@@ -305,6 +305,8 @@ CREATE TABLE leadflow.step_runs (
     detail text,
     window_start timestamptz,
     window_end timestamptz,
+    -- The run's event clock (see leadflow.runtime); finished_at is wall time.
+    event_at timestamptz,
     finished_at timestamptz NOT NULL,
     PRIMARY KEY (run_id, step, account_id)
 );

@@ -95,7 +95,13 @@ class AirflowApi:
         response.raise_for_status()
         runs = response.json().get("dag_runs", [])
         for run in runs:
-            self.call("DELETE", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}")
+            path = f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+            if run["state"] in ("running", "queued"):
+                # Airflow refuses to delete an unfinished run (HTTP 409).
+                self.call("PATCH", path, json={"state": "failed"}).raise_for_status()
+            deleted = self.call("DELETE", path)
+            if deleted.status_code not in (204, 404):
+                raise RuntimeError(f"could not delete {dag_id} run {run['dag_run_id']}: HTTP {deleted.status_code} {deleted.text[:300]}")
         return len(runs)
 
     def trigger(self, dag_id: str, run_id: str, start: datetime, end: datetime, conf: dict | None = None) -> str:

@@ -42,32 +42,36 @@ def running(name: str) -> bool:
     return True
 
 
-def stop(name: str, timeout: float = 20.0) -> None:
-    """Stop a service's whole process group: SIGTERM, then SIGKILL after ``timeout``."""
-    pid_file = RUN_DIR / f"{name}.pid"
-    if not pid_file.exists():
-        return
-    try:
-        pid = int(pid_file.read_text())
-        os.killpg(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        pid_file.unlink(missing_ok=True)
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def stop(*names: str, timeout: float = 15.0) -> None:
+    """Stop services' whole process groups: SIGTERM to all, then SIGKILL after ``timeout``."""
+    pids: dict[str, int] = {}
+    for name in names:
+        pid_file = RUN_DIR / f"{name}.pid"
+        if not pid_file.exists():
+            continue
         try:
-            os.killpg(pid, 0)
-        except OSError:
-            break
+            pid = int(pid_file.read_text())
+            os.killpg(pid, signal.SIGTERM)
+            pids[name] = pid
+        except (OSError, ValueError):
+            pid_file.unlink(missing_ok=True)
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        for name, pid in list(pids.items()):
+            try:
+                os.killpg(pid, 0)
+            except OSError:
+                del pids[name]
+                (RUN_DIR / f"{name}.pid").unlink(missing_ok=True)
+                log.info("stopped %s", name)
         time.sleep(0.2)
-    else:
-        log.warning("%s did not stop after SIGTERM; killing", name)
+    for name, pid in pids.items():
+        log.info("%s did not stop within %.0fs of SIGTERM; sending SIGKILL", name, timeout)
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-    pid_file.unlink(missing_ok=True)
-    log.info("stopped %s", name)
+        (RUN_DIR / f"{name}.pid").unlink(missing_ok=True)
 
 
 def names() -> list[str]:

@@ -117,8 +117,7 @@ def start_stack(scenario_path: Path, schedule_runs: bool = False) -> dict[str, s
 
 
 def stop_stack(stop_postgres: bool = True) -> None:
-    for name in ALL_SERVICES:
-        services.stop(name)
+    services.stop(*ALL_SERVICES)
     if stop_postgres:
         localpg.stop(PG_DIR)
 
@@ -201,7 +200,9 @@ def replay(api: AirflowApi, scenario: dict[str, Any]) -> dict[str, str]:
     step = timedelta(minutes=int(windows.get("minutes", 15)))
     states: dict[str, str] = {}
     review_dir = LOCAL / "review"
-    for index in range(int(windows["count"])):
+    # One window more than the scenario has: it fetches nothing and pushes the
+    # decisions the review desk made during the last scenario window.
+    for index in range(int(windows["count"]) + 1):
         window_start = start + index * step
         run_id = f"replay__{window_start:%Y%m%dT%H%M}"
         t0 = time.monotonic()

@@ -90,7 +90,7 @@ WITH measurements AS (
         'attribution_freshness',
         1440,
         %(account)s,
-        extract(EPOCH FROM %(now)s - max(s.finished_at)) / 60.0
+        extract(EPOCH FROM %(now)s - max(s.event_at)) / 60.0
     FROM leadflow.step_runs AS s
     WHERE s.account_id = %(account)s AND s.step = 'compute_attribution' AND s.status = 'success'
     HAVING count(*) > 0

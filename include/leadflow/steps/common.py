@@ -49,15 +49,16 @@ def record_step(cur, ctx: RunContext, step: str, account_id: str, status: str, r
     cur.execute(
         """
         INSERT INTO leadflow.step_runs (run_id, step, account_id, status, rows_in, rows_out, rows_rejected, detail,
-                                        window_start, window_end, finished_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
+                                        window_start, window_end, event_at, finished_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())
         ON CONFLICT (run_id, step, account_id) DO UPDATE SET
             status = EXCLUDED.status, rows_in = EXCLUDED.rows_in, rows_out = EXCLUDED.rows_out,
-            rows_rejected = EXCLUDED.rows_rejected, detail = EXCLUDED.detail, finished_at = EXCLUDED.finished_at
+            rows_rejected = EXCLUDED.rows_rejected, detail = EXCLUDED.detail, event_at = EXCLUDED.event_at,
+            finished_at = EXCLUDED.finished_at
         """,
         (
             ctx.run_id, step, account_id, status, result.rows_in, result.rows_out, result.rows_rejected,
-            (detail or result.detail or "")[:2000] or None, ctx.window_start, ctx.window_end,
+            (detail or result.detail or "")[:2000] or None, ctx.window_start, ctx.window_end, ctx.now,
         ),
     )
 
