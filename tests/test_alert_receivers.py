@@ -7,10 +7,10 @@ import socket
 
 import pytest
 import requests
-from sandbox import alerts
-from sandbox.core import Clock, Sandbox, parse_instant
 
 from leadflow.alerts_transport import AlertDeliveryError, post_webhook, send_email
+from sandbox import alerts
+from sandbox.core import Clock, Sandbox, parse_instant
 
 NOW = "2026-01-05T00:00:00Z"
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from sandbox import hubspot, marketo
-from sandbox.core import Clock, Sandbox, parse_instant
 
 from leadflow.clients.base import ClientConfig, QuotaExhausted, RetryPolicy
 from leadflow.clients.hubspot import HubSpotClient
 from leadflow.clients.maps import MapClient, make_map_client
 from leadflow.clients.marketo import MarketoClient
+from sandbox import hubspot, marketo
+from sandbox.core import Clock, Sandbox, parse_instant
 
 START = "2026-01-01T00:05:12Z"
 HUBSPOT_TOKEN = "pat-na1-contoso"

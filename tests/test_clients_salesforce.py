@@ -6,8 +6,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 import requests
-from sandbox import salesforce
-from sandbox.core import Clock, Sandbox, parse_instant
 
 from leadflow.clients.base import ClientConfig, PermanentError, QuotaExhausted, RetryPolicy, Throttled
 from leadflow.clients.salesforce import (
@@ -17,6 +15,8 @@ from leadflow.clients.salesforce import (
     parse_sf_date,
     parse_sf_datetime,
 )
+from sandbox import salesforce
+from sandbox.core import Clock, Sandbox, parse_instant
 
 NOW = "2026-01-05T00:00:00Z"
 API = "/services/data/v62.0"

@@ -19,6 +19,7 @@ import requests
 
 from leadflow.devstack import stack
 from leadflow.devstack.connections import SANDBOX_PORTS
+from tests.expectations import LEAD_REF_SQL, attribution_rows, by_account, quarantine_counts
 
 pytestmark = pytest.mark.airflow
 
@@ -65,7 +66,7 @@ def test_every_run_succeeds(replayed):
 
 
 def test_ingested_counts_match_scenario(replayed):
-    expected = {item["account_id"]: item for item in replayed["scenario"]["expected"]}
+    expected = by_account(replayed["scenario"])
     rows = query(replayed["dsn"], "SELECT account_id, count(*) AS n FROM leadflow.leads GROUP BY 1")
     leads = {row["account_id"]: row["n"] for row in rows}
     people = {row["account_id"]: row["n"] for row in query(replayed["dsn"], "SELECT account_id, count(*) AS n FROM leadflow.people GROUP BY 1")}
@@ -75,13 +76,13 @@ def test_ingested_counts_match_scenario(replayed):
 
 
 def test_quarantine_reasons_match_scenario(replayed):
-    expected = {item["account_id"]: item for item in replayed["scenario"]["expected"]}
+    expected = by_account(replayed["scenario"])
     rows = query(replayed["dsn"], "SELECT account_id, reason_code, count(*) AS n FROM leadflow.quarantine GROUP BY 1, 2")
     actual: dict[str, dict[str, int]] = {}
     for row in rows:
         actual.setdefault(row["account_id"], {})[row["reason_code"]] = row["n"]
     for account_id, item in expected.items():
-        assert actual.get(account_id, {}) == item["quarantined"], account_id
+        assert actual.get(account_id, {}) == quarantine_counts(item), account_id
     reasons = query(replayed["dsn"], "SELECT reason FROM leadflow.quarantine WHERE reason IS NULL OR length(reason) < 10")
     assert reasons == []
 
@@ -134,16 +135,28 @@ def test_rejected_test_and_spam_never_pushed(replayed):
 
 
 def test_attribution_rows(replayed):
-    rows = query(replayed["dsn"], "SELECT account_id, kind, count(*) AS n FROM leadflow.attribution GROUP BY 1, 2 ORDER BY 1, 2")
-    by_account: dict[str, dict[str, int]] = {}
-    for row in rows:
-        by_account.setdefault(row["account_id"], {})[row["kind"]] = row["n"]
-    expected = {item["account_id"]: item for item in replayed["scenario"]["expected"]}
-    for account_id, item in expected.items():
-        if "attribution" in item:
-            assert by_account.get(account_id, {}) == item["attribution"], account_id
-    versions = query(replayed["dsn"], "SELECT DISTINCT rule_version FROM leadflow.attribution")
-    assert versions == [{"rule_version": 1}]
+    got = query(
+        replayed["dsn"],
+        f"""
+        SELECT a.account_id, a.opportunity_id, a.kind, a.rule_version, {LEAD_REF_SQL} AS ref
+        FROM leadflow.attribution a JOIN leadflow.leads l USING (lead_id)
+        JOIN leadflow.raw_leads r ON r.account_id = l.account_id AND r.source = l.source AND r.source_lead_id = l.source_lead_id
+        """,
+    )
+    assert {(r["account_id"], r["opportunity_id"], r["kind"], r["ref"]) for r in got} == attribution_rows(replayed["scenario"])
+    assert {r["rule_version"] for r in got} == {1}
+
+
+def test_alerts_reach_both_channels_without_personal_data(replayed):
+    state = sandbox_state("alerts")
+    texts = [hook["body"]["text"] if isinstance(hook["body"], dict) else str(hook["body"]) for hook in state["webhooks"]]
+    bodies = [mail["body"] for mail in state["emails"]]
+    assert texts, "no webhook alert was received"
+    assert len(bodies) == len(texts)
+    overdue = [t for t in texts if "review overdue" in t]
+    assert overdue, texts
+    for text in texts + bodies:
+        assert "@" not in text, text
 
 
 def test_dq_results_stored_and_passed(replayed):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -23,20 +23,9 @@ from leadflow.runtime import RunContext
 from leadflow.steps import enrich, ingest, lifecycle, push
 from leadflow.steps.common import run_per_account
 from sandbox.server import build_sandbox
+from tests.expectations import LEAD_REF_SQL, attribution_rows, by_account, quarantine_counts
 
 SMALL = Path(__file__).resolve().parents[1] / "scenarios" / "small.json"
-# Reason codes of the scenario generator's bookkeeping -> the product's codes.
-REASON_CODES = {
-    "email_missing": "missing_email",
-    "email_invalid": "invalid_email",
-    "email_non_ascii": "non_ascii_email",
-    "email_empty": "empty_answer",
-    "company_too_long": "too_long",
-    "first_name_too_long": "too_long",
-    "phone_invalid": "invalid_phone",
-}
-
-
 def rows(dsn, sql, params=None):
     conn = psycopg2.connect(dsn)
     try:
@@ -62,6 +51,24 @@ def insert_pixel_submissions(dsn, scenario):
                     (str(uuid.uuid5(uuid.NAMESPACE_URL, f"{account['account_id']}/{index}")), pixel["site_key"], account["account_id"], received, None, json.dumps(payload)),
                 )
     conn.close()
+
+
+def replay_window(ctx: RunContext, validator) -> dict:
+    """Run one 15-minute window's steps and checks in DAG order."""
+    from leadflow.dq.checks import run_check
+
+    outcome = {
+        "linkedin": run_per_account(ctx, "fetch_linkedin_leads", lambda cur, a: ingest.fetch_linkedin(cur, ctx, a), applies=lambda a: "linkedin" in a.sources),
+        "meta": run_per_account(ctx, "fetch_meta_leads", lambda cur, a: ingest.fetch_meta(cur, ctx, a), applies=lambda a: "meta" in a.sources),
+        "pixel": run_per_account(ctx, "collect_pixel_leads", lambda cur, a: ingest.collect_pixel(cur, ctx, a), applies=lambda a: "pixel" in a.sources),
+        "normalise": run_per_account(ctx, "normalise_leads", lambda cur, a: ingest.normalise(cur, ctx, a)),
+    }
+    run_check(ctx, "check_leads", validator)
+    outcome["enrich"] = run_per_account(ctx, "enrich_leads", lambda cur, a: enrich.enrich(cur, ctx, a), requires=["normalise_leads", "check_leads"])
+    run_check(ctx, "check_enrichment", validator)
+    outcome["push"] = run_per_account(ctx, "push_ready_leads", lambda cur, a: push.push(cur, ctx, a), requires=["enrich_leads", "check_enrichment"])
+    run_check(ctx, "check_push", validator)
+    return outcome
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +97,7 @@ def replay(warehouse_dsn, tmp_path_factory):
         for index in range(scenario["windows"]["count"]):
             window_start = start + index * step
             ctx = RunContext(f"w{index}", "lead_flow_15min", window_start, window_start + step, window_start + step)
-            outcomes[f"w{index}"] = {
-                "linkedin": run_per_account(ctx, "fetch_linkedin_leads", lambda cur, a: ingest.fetch_linkedin(cur, ctx, a), applies=lambda a: "linkedin" in a.sources),
-                "meta": run_per_account(ctx, "fetch_meta_leads", lambda cur, a: ingest.fetch_meta(cur, ctx, a), applies=lambda a: "meta" in a.sources),
-                "pixel": run_per_account(ctx, "collect_pixel_leads", lambda cur, a: ingest.collect_pixel(cur, ctx, a), applies=lambda a: "pixel" in a.sources),
-                "normalise": run_per_account(ctx, "normalise_leads", lambda cur, a: ingest.normalise(cur, ctx, a)),
-            }
-            run_check(ctx, "check_leads", validator)
-            outcomes[f"w{index}"]["enrich"] = run_per_account(ctx, "enrich_leads", lambda cur, a: enrich.enrich(cur, ctx, a), requires=["normalise_leads", "check_leads"])
-            run_check(ctx, "check_enrichment", validator)
-            outcomes[f"w{index}"]["push"] = run_per_account(ctx, "push_ready_leads", lambda cur, a: push.push(cur, ctx, a), requires=["enrich_leads", "check_enrichment"])
-            run_check(ctx, "check_push", validator)
+            outcomes[f"w{index}"] = replay_window(ctx, validator)
             exported = work / f"queue-{index}.csv"
             review.export_queue(exported)
             review_sim.simulate(exported, work / f"decisions-{index}.csv")
@@ -125,12 +122,8 @@ def replay(warehouse_dsn, tmp_path_factory):
         mp.undo()
 
 
-def expected_by_account(scenario):
-    return {item["account_id"]: item for item in scenario["expected"]}
-
-
 def test_valid_leads_and_people(replay):
-    expected = expected_by_account(replay["scenario"])
+    expected = by_account(replay["scenario"])
     leads = {r["account_id"]: r["n"] for r in rows(replay["dsn"], "SELECT account_id, count(*) n FROM leadflow.leads GROUP BY 1")}
     people = {r["account_id"]: r["n"] for r in rows(replay["dsn"], "SELECT account_id, count(*) n FROM leadflow.people GROUP BY 1")}
     for account_id, item in expected.items():
@@ -139,19 +132,16 @@ def test_valid_leads_and_people(replay):
 
 
 def test_quarantine_reasons(replay):
-    expected = expected_by_account(replay["scenario"])
+    expected = by_account(replay["scenario"])
     actual: dict[str, dict[str, int]] = {}
     for r in rows(replay["dsn"], "SELECT account_id, reason_code, count(*) n FROM leadflow.quarantine GROUP BY 1, 2"):
         actual.setdefault(r["account_id"], {})[r["reason_code"]] = r["n"]
     for account_id, item in expected.items():
-        wanted: dict[str, int] = {}
-        for code, count in item["quarantine_reasons"].items():
-            wanted[REASON_CODES[code]] = wanted.get(REASON_CODES[code], 0) + count
-        assert actual.get(account_id, {}) == wanted, account_id
+        assert actual.get(account_id, {}) == quarantine_counts(item), account_id
 
 
 def test_test_and_spam_flags(replay):
-    expected = expected_by_account(replay["scenario"])
+    expected = by_account(replay["scenario"])
     flags = {r["account_id"]: r for r in rows(replay["dsn"], "SELECT account_id, count(*) FILTER (WHERE is_test) t, count(*) FILTER (WHERE is_spam) s FROM leadflow.leads GROUP BY 1")}
     for account_id, item in expected.items():
         assert flags[account_id]["t"] == item["test_leads"], account_id
@@ -159,26 +149,15 @@ def test_test_and_spam_flags(replay):
 
 
 def test_attribution_matches_generator(replay):
-    expected = expected_by_account(replay["scenario"])
     got = rows(
         replay["dsn"],
-        """
-        SELECT a.account_id, a.opportunity_id, a.kind,
-               l.source || ':' || CASE WHEN l.source = 'pixel' THEN r.payload->'submission'->>'submitted_at'
-                                       ELSE l.source_lead_id END AS ref
+        f"""
+        SELECT a.account_id, a.opportunity_id, a.kind, {LEAD_REF_SQL} AS ref
         FROM leadflow.attribution a JOIN leadflow.leads l USING (lead_id)
         JOIN leadflow.raw_leads r ON r.account_id = l.account_id AND r.source = l.source AND r.source_lead_id = l.source_lead_id
-        ORDER BY 1, 2, 3, 4
         """,
     )
-    actual = {(r["account_id"], r["opportunity_id"], r["kind"], r["ref"]) for r in got}
-    wanted = set()
-    for account_id, item in expected.items():
-        for opp in item["opportunities"]:
-            for kind in ("triggered", "influenced"):
-                for ref in opp[kind]:
-                    wanted.add((account_id, opp["opportunity_id"], kind, ref))
-    assert actual == wanted
+    assert {(r["account_id"], r["opportunity_id"], r["kind"], r["ref"]) for r in got} == attribution_rows(replay["scenario"])
 
 
 def test_every_step_succeeded(replay):

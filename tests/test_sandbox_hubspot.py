@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import requests
+
 from sandbox.core import Clock, Sandbox, parse_instant
 from sandbox.hubspot import create_app
 

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import requests
+
 from sandbox.core import Clock, Sandbox, parse_instant
 from sandbox.marketo import create_app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+
 from sandbox import salesforce
 from sandbox.core import Clock, Sandbox, parse_instant
 

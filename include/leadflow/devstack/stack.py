@@ -10,7 +10,6 @@ replay and leaves the stack running for the Airflow UI; ``down`` stops it.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import subprocess
@@ -211,14 +210,22 @@ def replay(api: AirflowApi, scenario: dict[str, Any]) -> dict[str, str]:
         states[run_id] = state
         counts = review_round(window_start + 2 * step, review_dir, index + 1)
         _say(f"15-minute run {window_start:%Y-%m-%d %H:%M} {state} in {time.monotonic() - t0:.0f}s; review desk exported {counts['exported']}, imported {counts['imported']}")
+    # The daily DAG runs once for every day the windows touch, in order; each
+    # day's run is stamped 24 h after the day ends, so the decisions made by
+    # then are imported first.
+    last_end = start + (int(windows["count"]) + 1) * step
     day_start = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = review_round(day_start + timedelta(days=2), review_dir, 99)
-    _say(f"review desk late decisions imported: {counts['imported']}")
-    run_id = f"replay__{day_start:%Y%m%d}"
-    t0 = time.monotonic()
-    api.trigger("lead_flow_daily", run_id, day_start, day_start + timedelta(days=1))
-    states[run_id] = api.wait_for_run("lead_flow_daily", run_id, timeout=900)
-    _say(f"daily run {day_start:%Y-%m-%d} {states[run_id]} in {time.monotonic() - t0:.0f}s")
+    round_no = 90
+    while day_start < last_end:
+        round_no += 1
+        counts = review_round(day_start + timedelta(days=2), review_dir, round_no)
+        _say(f"review desk decisions made by {day_start + timedelta(days=2):%Y-%m-%d %H:%M} imported: {counts['imported']}")
+        run_id = f"replay__{day_start:%Y%m%d}"
+        t0 = time.monotonic()
+        api.trigger("lead_flow_daily", run_id, day_start, day_start + timedelta(days=1))
+        states[run_id] = api.wait_for_run("lead_flow_daily", run_id, timeout=900)
+        _say(f"daily run {day_start:%Y-%m-%d} {states[run_id]} in {time.monotonic() - t0:.0f}s")
+        day_start += timedelta(days=1)
     for run, state in states.items():
         if state != "success":
             dag_id = "lead_flow_daily" if len(run) == len("replay__20261130") else "lead_flow_15min"

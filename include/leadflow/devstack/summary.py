@@ -89,13 +89,14 @@ def collect() -> dict[str, Any]:
         )
         cur.execute(
             """
-            SELECT account_id, promise, target_minutes, measured, met, breached, p95_minutes
-            FROM leadflow.service_levels ORDER BY account_id, promise
+            SELECT account_id, report_date, promise, target_minutes, measured, met, breached, p95_minutes
+            FROM leadflow.service_levels ORDER BY account_id, report_date, promise
             """
         )
         service_levels: dict[str, dict[str, Any]] = defaultdict(dict)
         for row in cur.fetchall():
-            service_levels[row["account_id"]][row["promise"]] = {
+            day = service_levels[row["account_id"]].setdefault(row["report_date"].isoformat(), {})
+            day[row["promise"]] = {
                 "target_minutes": row["target_minutes"],
                 "measured": row["measured"],
                 "met": row["met"],
@@ -135,10 +136,12 @@ def render(summary: dict[str, Any]) -> str:
             values = summary[key].get(account_id) or {}
             text = ", ".join(f"{name}={count}" for name, count in sorted(values.items())) or "none"
             lines.append(f"  {key:<12} {text}")
-        levels = summary["service_levels"].get(account_id) or {}
-        for promise, figures in sorted(levels.items()):
-            lines.append(
-                f"  sla {promise:<24} measured={figures['measured']} met={figures['met']} breached={figures['breached']}"
-                f" p95={figures['p95_minutes']}min (target {figures['target_minutes']}min)"
-            )
+        days = summary["service_levels"].get(account_id) or {}
+        for day, levels in sorted(days.items()):
+            lines.append(f"  service levels for {day}:")
+            for promise, figures in sorted(levels.items()):
+                lines.append(
+                    f"    {promise:<24} measured={figures['measured']:<4} met={figures['met']:<4} breached={figures['breached']:<3}"
+                    f" p95={figures['p95_minutes']} min (target {figures['target_minutes']} min)"
+                )
     return "\n".join(lines)
