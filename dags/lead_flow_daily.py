@@ -14,7 +14,8 @@ the previous day `[data_interval_start, data_interval_end)`; catchup off.
 3. `apply_review_deadlines` expires overdue leads, applies the account's
    policy (`hold` or `push_unverified`) and alerts with the lead ids.
 4. `repair_map_ids` drops stored MAP ids the MAP no longer knows (merged or
-   deleted), and `push_ready_leads` re-pushes them and retries failed pushes.
+   deleted), `push_ready_leads` re-pushes them and retries failed pushes, and
+   `pull_new_map_values` pulls the records this push created or re-linked.
 5. `pull_crm_records` replaces the account's CRM snapshot (Salesforce
    accounts, contacts, opportunities, contact roles, converted leads) and
    `compute_attribution` recomputes triggered and influenced attribution
@@ -101,6 +102,10 @@ def lead_flow_daily():
     def pull_map_values(**context):
         return tasks.pull_map_values(context)
 
+    @task(trigger_rule="all_done")
+    def pull_new_map_values(**context):
+        return tasks.pull_new_map_values(context)
+
     @task(**CHECK_ARGS)
     def check_map_pull(**context):
         return tasks.run_check(context, "check_map_pull", daily=True)
@@ -131,7 +136,8 @@ def lead_flow_daily():
     prepared >> wait_for_review_desk() >> deadlines >> repair_map_ids() >> push_ready_leads() >> push_checked
 
     map_checked = check_map_pull()
-    prepared >> pull_map_values() >> map_checked
+    prepared >> pull_map_values() >> (new_pulled := pull_new_map_values()) >> map_checked
+    push_checked >> new_pulled
 
     crm_checked = check_crm()
     attribution_checked = check_attribution()

@@ -5,7 +5,7 @@ owns one clock, one lock, one request log and one fault list for every vendor,
 and serves each app on its own loopback port, so a product connection selects
 the sandbox only through its host and port.
 
-Every app also answers the control endpoints under ``/_sandbox/``:
+Every app also serves the control endpoints under ``/_sandbox/``:
 
 - ``GET /_sandbox/requests`` lists recorded requests (``?since=<seq>``);
 - ``POST /_sandbox/requests/clear`` empties the log of this vendor;
@@ -151,9 +151,9 @@ class Response:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    # Seconds to sleep before answering, for slow-response faults.
+    # Seconds to sleep before responding, for slow-response faults.
     delay: float = 0.0
-    # Close the connection without any answer, for connection-reset faults.
+    # Close the connection without a response, for connection-reset faults.
     drop: bool = False
 
     def encode(self) -> bytes:
@@ -177,11 +177,16 @@ Handler = Callable[[Request, re.Match], Response]
 class Fault:
     """One injected failure.
 
-    ``kind`` is one of ``throttle`` (the vendor's own throttle answer),
-    ``status`` (``status`` and ``body`` as given), ``slow`` (answer after
-    ``delay`` seconds), ``drop`` (close the connection), ``malformed`` (a body
-    that is not JSON), ``empty`` (HTTP 200 with no body), or ``expire_token``
-    (the vendor's expired-token answer). ``skip`` matching calls pass before the
+    ``kind`` is one of these:
+
+    - ``throttle``: the vendor's own throttle response;
+    - ``status``: ``status`` and ``body`` as given;
+    - ``slow``: the normal response after ``delay`` seconds;
+    - ``drop``: the connection closes without a response;
+    - ``malformed``: a body that is not JSON;
+    - ``empty``: HTTP 200 with no body;
+    - ``expire_token``: the vendor's expired-token response.
+ ``skip`` matching calls pass before the
     fault fires ``times`` times; ``times`` 0 means every matching call.
     """
 

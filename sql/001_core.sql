@@ -4,7 +4,7 @@
 
 CREATE SCHEMA IF NOT EXISTS leadflow;
 
--- Client accounts and their settings. settings holds the per-account switches
+-- Client accounts and their settings. settings contains the per-account switches
 -- (push_before_verification, include_test_leads, include_spam_leads,
 -- review_deadline_policy, custom_pull_fields, attribution windows).
 CREATE TABLE leadflow.accounts (
@@ -24,7 +24,7 @@ CREATE TABLE leadflow.accounts (
     updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
--- Connected lead sources per account. config holds the source's own ids
+-- Connected lead sources per account. config contains the source's own ids
 -- (sponsored account, page and form ids, site key and allowed origins).
 CREATE TABLE leadflow.account_sources (
     account_id text NOT NULL REFERENCES leadflow.accounts (account_id),
@@ -44,7 +44,7 @@ CREATE TABLE leadflow.pixel_sites (
 );
 
 -- Landing-page submissions exactly as the collector accepted them. The
--- collector answers success only after this insert commits.
+-- collector returns success only after this insert commits.
 CREATE TABLE leadflow.pixel_submissions (
     submission_id uuid PRIMARY KEY,
     site_key text NOT NULL REFERENCES leadflow.pixel_sites (site_key),
@@ -144,7 +144,7 @@ CREATE TABLE leadflow.enrichment (
 );
 
 -- Human review desk: every new lead gets one row; reviewers export pending
--- rows and import decisions. corrections holds verified field values.
+-- rows and import decisions. corrections contains verified field values.
 CREATE TABLE leadflow.review_queue (
     lead_id bigint PRIMARY KEY REFERENCES leadflow.leads (lead_id),
     account_id text NOT NULL,

@@ -119,19 +119,34 @@ def test_one_map_record_per_person(replayed):
             assert contacts[row["map_record_id"]]["properties"]["email"].strip().lower() == row["email_key"]
 
 
-def test_rejected_test_and_spam_never_pushed(replayed):
+def test_excluded_test_and_spam_never_pushed(replayed):
     rows = query(
         replayed["dsn"],
         """
-        SELECT l.lead_id, l.is_test, l.is_spam, r.status
-        FROM leadflow.push_log p JOIN leadflow.leads l USING (lead_id) JOIN leadflow.review_queue r USING (lead_id)
+        SELECT l.lead_id, l.is_test, l.is_spam
+        FROM leadflow.push_log p JOIN leadflow.leads l USING (lead_id)
         JOIN leadflow.accounts a ON a.account_id = l.account_id
         WHERE p.action IN ('created', 'updated')
-          AND (r.status = 'rejected' OR (l.is_test AND NOT (a.settings->>'include_test_leads')::boolean)
-               OR (l.is_spam AND NOT coalesce((a.settings->>'include_spam_leads')::boolean, false)))
+          AND ((l.is_test AND NOT (a.settings->>'include_test_leads')::boolean)
+               OR (l.is_spam AND NOT (a.settings->>'include_spam_leads')::boolean))
         """,
     )
     assert rows == []
+
+
+def test_rejected_never_pushed_after_decision(replayed):
+    rows = query(
+        replayed["dsn"],
+        """
+        SELECT l.lead_id, a.settings->>'push_before_verification' AS early, p.pushed_at, r.decided_at
+        FROM leadflow.push_log p JOIN leadflow.leads l USING (lead_id) JOIN leadflow.review_queue r USING (lead_id)
+        JOIN leadflow.accounts a ON a.account_id = l.account_id
+        WHERE p.action IN ('created', 'updated') AND r.status = 'rejected'
+        """,
+    )
+    for row in rows:
+        assert row["early"] == "true", row
+        assert row["pushed_at"] <= row["decided_at"], row
 
 
 def test_attribution_rows(replayed):

@@ -34,7 +34,7 @@ def event_now(data_interval_end: datetime, replay_delay: timedelta = timedelta(0
 
 @dataclass
 class RunContext:
-    """What one DAG run works on."""
+    """The window, event clock and account selection of one DAG run."""
 
     run_id: str
     dag_id: str

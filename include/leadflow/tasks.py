@@ -136,6 +136,19 @@ def pull_map_values(context: dict[str, Any]) -> dict[str, str]:
     return _summary(outcomes)
 
 
+def pull_new_map_values(context: dict[str, Any]) -> dict[str, str]:
+    """Pull values of the MAP records that this run's push created or re-linked."""
+    ctx = _ctx(context, daily=True)
+    outcomes = run_per_account(
+        ctx,
+        "pull_new_map_values",
+        lambda cur, a: lifecycle.pull_map_values(cur, ctx, a, only_new=True),
+        requires=["check_push"],
+        applies=lambda a: a.map_type is not None,
+    )
+    return _summary(outcomes)
+
+
 def pull_crm_records(context: dict[str, Any]) -> dict[str, str]:
     ctx = _ctx(context, daily=True)
     outcomes = run_per_account(ctx, "pull_crm_records", lambda cur, a: lifecycle.pull_crm(cur, ctx, a), applies=lambda a: a.crm_type is not None)

@@ -81,7 +81,7 @@ def names() -> list[str]:
 
 
 def wait_http(url: str, timeout: float, name: str, ok=lambda r: r.status_code < 500) -> None:
-    """Wait until ``url`` answers; raise with the service's log path on timeout."""
+    """Wait until ``url`` responds; raise with the service's log path on timeout."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -95,4 +95,4 @@ def wait_http(url: str, timeout: float, name: str, ok=lambda r: r.status_code < 
         if not running(name):
             raise RuntimeError(f"{name} exited during start; see {LOG_DIR / (name + '.log')}")
         time.sleep(0.5)
-    raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f}s ({last}); see {LOG_DIR / (name + '.log')}")
+    raise RuntimeError(f"{name} did not respond at {url} within {timeout:.0f}s ({last}); see {LOG_DIR / (name + '.log')}")

@@ -210,9 +210,9 @@ def replay(api: AirflowApi, scenario: dict[str, Any]) -> dict[str, str]:
         states[run_id] = state
         counts = review_round(window_start + 2 * step, review_dir, index + 1)
         _say(f"15-minute run {window_start:%Y-%m-%d %H:%M} {state} in {time.monotonic() - t0:.0f}s; review desk exported {counts['exported']}, imported {counts['imported']}")
-    # The daily DAG runs once for every day the windows touch, in order; each
-    # day's run is stamped 24 h after the day ends, so the decisions made by
-    # then are imported first.
+    # The daily DAG runs once for every day the windows touch, in order. A
+    # replayed daily run is stamped 24 h after its day ends, so the review
+    # decisions made by then are imported before it.
     last_end = start + (int(windows["count"]) + 1) * step
     day_start = start.replace(hour=0, minute=0, second=0, microsecond=0)
     round_no = 90

@@ -1,11 +1,11 @@
 """Per-account isolation for steps that process every account in one task.
 
 A step runs its function once per account, each in its own transaction. An
-account whose function raises is recorded as failed and the others go on; the
-task fails at the end, naming the failed accounts, so the UI shows red and a
-retry or clear reprocesses them (the functions are idempotent). An account
-whose upstream step or data-quality check did not succeed in this run is
-recorded as blocked and not processed.
+account whose function raises is recorded as failed, and the others go on.
+The task then fails at the end and names the failed accounts, so the UI shows
+red. A retry or a clear reprocesses them, which is safe because the functions
+are idempotent. An account whose upstream step or data-quality check did not
+succeed in this run is recorded as blocked and not processed.
 """
 
 from __future__ import annotations

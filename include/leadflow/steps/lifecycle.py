@@ -104,11 +104,21 @@ def _as_int(value: Any) -> int | None:
     return int(float(value))
 
 
-def pull_map_values(cur, ctx: RunContext, account: Account, client=None) -> StepResult:
-    """Read score, MQL date and custom fields of every pushed person; keep history."""
+def pull_map_values(cur, ctx: RunContext, account: Account, client=None, only_new: bool = False) -> StepResult:
+    """Read score, MQL date and custom fields of pushed people; keep history.
+
+    ``only_new`` limits the pull to MAP records with no pulled values yet, for
+    the people that this run's push created or re-linked.
+    """
     cur.execute(
-        "SELECT person_id, map_record_id FROM leadflow.map_records WHERE account_id = %s ORDER BY person_id",
-        (account.account_id,),
+        """
+        SELECT m.person_id, m.map_record_id FROM leadflow.map_records m
+        WHERE m.account_id = %s AND (NOT %s OR NOT EXISTS (
+            SELECT 1 FROM leadflow.map_values v
+            WHERE v.account_id = m.account_id AND v.person_id = m.person_id AND v.map_record_id = m.map_record_id))
+        ORDER BY m.person_id
+        """,
+        (account.account_id, only_new),
     )
     rows = cur.fetchall()
     if not rows:

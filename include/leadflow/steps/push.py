@@ -9,10 +9,10 @@ Which leads are ready:
 Rejected leads are never pushed; test and spam leads only when the account
 opts in.
 
-How a person's MAP record is chosen: the stored MAP id when there is one;
-otherwise a lookup by the primary email: no match creates, one match updates
-it, several matches update the most recently updated one (ties broken by the
-smallest id). A stored id that the MAP no longer knows is looked up again and
+How a person's MAP record is chosen: the stored MAP id when there is one,
+otherwise a lookup by the primary email. No match creates a record and one
+match updates it. Several matches update the most recently updated record,
+and a tie goes to the smallest id. A stored id that the MAP no longer knows is looked up again and
 replaced. A person whose values and stage did not change since the last push
 is not sent again.
 
