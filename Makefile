@@ -11,7 +11,6 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
