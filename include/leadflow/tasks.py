@@ -28,7 +28,12 @@ def _ctx(context: dict[str, Any], daily: bool = False) -> RunContext:
     return RunContext.from_airflow(context, replay_delay=DAILY_REPLAY_DELAY if daily else timedelta(0))
 
 
-def _summary(outcomes: dict[str, dict[str, Any]]) -> dict[str, str]:
+def _summary(outcomes: dict[str, dict[str, Any]], context: dict[str, Any] | None = None) -> dict[str, str]:
+    """Return account -> status for XCom, alerting once per account stopped by a vendor quota."""
+    if context is not None:
+        for account, outcome in sorted(outcomes.items()):
+            if outcome["status"] == "skipped":
+                alerting.send_alert("quota", outcome.get("detail", "vendor quota used up"), account_id=account, **alerting.context_fields(context))
     return {account: outcome["status"] for account, outcome in outcomes.items()}
 
 
@@ -52,19 +57,19 @@ def prepare_run(context: dict[str, Any]) -> list[str]:
 def fetch_linkedin_leads(context: dict[str, Any]) -> dict[str, str]:
     ctx = _ctx(context)
     outcomes = run_per_account(ctx, "fetch_linkedin_leads", lambda cur, a: ingest.fetch_linkedin(cur, ctx, a), applies=lambda a: "linkedin" in a.sources)
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def fetch_meta_leads(context: dict[str, Any]) -> dict[str, str]:
     ctx = _ctx(context)
     outcomes = run_per_account(ctx, "fetch_meta_leads", lambda cur, a: ingest.fetch_meta(cur, ctx, a), applies=lambda a: "meta" in a.sources)
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def collect_pixel_leads(context: dict[str, Any]) -> dict[str, str]:
     ctx = _ctx(context)
     outcomes = run_per_account(ctx, "collect_pixel_leads", lambda cur, a: ingest.collect_pixel(cur, ctx, a), applies=lambda a: "pixel" in a.sources)
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def normalise_leads(context: dict[str, Any]) -> dict[str, str]:
@@ -75,14 +80,14 @@ def normalise_leads(context: dict[str, Any]) -> dict[str, str]:
 def enrich_leads(context: dict[str, Any]) -> dict[str, str]:
     ctx = _ctx(context)
     outcomes = run_per_account(ctx, "enrich_leads", lambda cur, a: enrich_step.enrich(cur, ctx, a), requires=["normalise_leads", "check_leads"])
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def push_ready_leads(context: dict[str, Any], daily: bool = False) -> dict[str, str]:
     ctx = _ctx(context, daily)
     requires = ["repair_map_ids"] if daily else ["enrich_leads", "check_enrichment"]
     outcomes = run_per_account(ctx, "push_ready_leads", lambda cur, a: push_step.push(cur, ctx, a), requires=requires, applies=lambda a: a.map_type is not None)
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def run_check(context: dict[str, Any], check: str, daily: bool = False) -> dict[str, bool]:
@@ -127,13 +132,13 @@ def apply_review_deadlines(context: dict[str, Any]) -> dict[str, Any]:
 def repair_map_ids(context: dict[str, Any]) -> dict[str, str]:
     ctx = _ctx(context, daily=True)
     outcomes = run_per_account(ctx, "repair_map_ids", lambda cur, a: lifecycle.repair_map_ids(cur, ctx, a), requires=["apply_review_deadlines"], applies=lambda a: a.map_type is not None)
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def pull_map_values(context: dict[str, Any]) -> dict[str, str]:
     ctx = _ctx(context, daily=True)
     outcomes = run_per_account(ctx, "pull_map_values", lambda cur, a: lifecycle.pull_map_values(cur, ctx, a), applies=lambda a: a.map_type is not None)
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def pull_new_map_values(context: dict[str, Any]) -> dict[str, str]:
@@ -146,13 +151,13 @@ def pull_new_map_values(context: dict[str, Any]) -> dict[str, str]:
         requires=["check_push"],
         applies=lambda a: a.map_type is not None,
     )
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def pull_crm_records(context: dict[str, Any]) -> dict[str, str]:
     ctx = _ctx(context, daily=True)
     outcomes = run_per_account(ctx, "pull_crm_records", lambda cur, a: lifecycle.pull_crm(cur, ctx, a), applies=lambda a: a.crm_type is not None)
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def compute_attribution(context: dict[str, Any]) -> dict[str, str]:
@@ -164,7 +169,7 @@ def compute_attribution(context: dict[str, Any]) -> dict[str, str]:
         requires=["check_crm", "apply_review_deadlines"],
         applies=lambda a: a.crm_type is not None,
     )
-    return _summary(outcomes)
+    return _summary(outcomes, context)
 
 
 def report_service_levels(context: dict[str, Any]) -> dict[str, Any]:
