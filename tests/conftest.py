@@ -1,8 +1,8 @@
 """Shared fixtures: a real PostgreSQL warehouse and a clean schema per test.
 
 Without ``AIRFLOW_CONN_WAREHOUSE`` the tests start the embedded PostgreSQL in
-``.local/test-pg`` (port 15433, so a running demo stack on 15432 is left
-alone) and stop it at the end. With the variable set they use that server and
+``.local/test-pg`` (port 15433, or ``LEADFLOW_TEST_PG_PORT``, so a running
+demo stack on 15432 is left alone) and stop it at the end. With the variable set they use that server and
 drop and recreate the ``leadflow`` schema in it, so point it at a scratch
 database.
 """
@@ -19,7 +19,7 @@ from leadflow import localpg, warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_PG_DIR = ROOT / ".local" / "test-pg"
-TEST_PG_PORT = 15433
+TEST_PG_PORT = int(os.environ.get("LEADFLOW_TEST_PG_PORT", "15433"))
 
 
 @pytest.fixture(scope="session")

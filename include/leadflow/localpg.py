@@ -66,6 +66,11 @@ def start(data_dir: Path, port: int = DEFAULT_PORT) -> str:
     """Initialise ``data_dir`` if needed, start the server, create the databases."""
     data_dir = Path(data_dir).resolve()
     if is_running(port):
+        if not (data_dir / "postmaster.pid").exists():
+            raise RuntimeError(
+                f"port {port} is already used by a PostgreSQL server that does not run from {data_dir}; "
+                "stop that server or choose another port"
+            )
         _create_databases(port)
         return dsn(port)
     user = _system_user()
