@@ -31,7 +31,7 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check dags include plugins sandbox scenarios tests
+	$(BIN)/ruff check dags include plugins sandbox scenarios scripts tests
 
 scenarios: install
 	$(BIN)/python scenarios/generate.py --out scenarios/default.json

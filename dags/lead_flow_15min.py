@@ -20,8 +20,9 @@ writes schema `leadflow`. Per-account outcomes: `leadflow.step_runs`.
 
 **Rerun safely:** every write is keyed by business ids, so clearing any task
 or the whole run converges to the same warehouse and MAP state. One account:
-trigger with `account_ids=["northwind"]`. One window: trigger with an explicit
-data interval (REST API `data_interval_start`/`data_interval_end`) or
+trigger with `account_ids=["northwind"]`. One window: trigger with
+`window_start` set to the window's UTC start (the trigger form's param), with
+an explicit data interval through the REST API, or with
 `airflow backfill create --dag-id lead_flow_15min --from-date ... --to-date ...`.
 
 **Known errors:**
@@ -70,6 +71,12 @@ CHECK_ARGS = {"retries": 0, "trigger_rule": "all_done"}
     params={
         "account_ids": Param([], type="array", items={"type": "string"}, description="Only these accounts; empty means every active account."),
         "overlap_minutes": Param(10, type="integer", minimum=0, maximum=180, description="Minutes fetched before the window start, for late-arriving leads."),
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            description="Rerun this 15-minute window (UTC start, e.g. 2026-11-30T09:00:00Z) instead of the run's data interval.",
+        ),
     },
 )
 def lead_flow_15min():

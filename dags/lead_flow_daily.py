@@ -25,7 +25,8 @@ the previous day `[data_interval_start, data_interval_end)`; catchup off.
 
 **Rerun safely:** all steps replace or upsert by business key; clearing any
 task converges. One account: trigger with `account_ids`. One day: trigger with
-an explicit data interval or `airflow backfill create --dag-id lead_flow_daily`.
+`window_start` set to that day's UTC midnight, with an explicit data interval
+through the REST API, or with `airflow backfill create --dag-id lead_flow_daily`.
 Changing an account's attribution settings bumps its rule version; the next
 run recomputes that account from scratch.
 
@@ -71,12 +72,18 @@ CHECK_ARGS = {"retries": 0, "trigger_rule": "all_done"}
     doc_md=__doc__,
     params={
         "account_ids": Param([], type="array", items={"type": "string"}, description="Only these accounts; empty means every active account."),
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            description="Rerun this day (UTC midnight, e.g. 2026-11-30T00:00:00Z) instead of the run's data interval.",
+        ),
     },
 )
 def lead_flow_daily():
     @task
     def prepare_run(**context):
-        return tasks.prepare_run(context)
+        return tasks.prepare_run(context, daily=True)
 
     @task.sensor(mode="reschedule", poke_interval=300, timeout=timedelta(hours=26).total_seconds())
     def wait_for_review_desk(**context):

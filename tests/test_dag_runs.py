@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import psycopg2
@@ -228,3 +229,26 @@ def test_clear_and_rerun_changes_nothing(replayed):
     assert map_creates() == creates_before
     assert [len(v["leads"]) for v in sandbox_state("marketo").values()] == [len(v["leads"]) for v in marketo_before.values()]
     assert [len(v["contacts"]) for v in sandbox_state("hubspot").values()] == [len(v["contacts"]) for v in hubspot_before.values()]
+
+
+def test_rerun_one_account_one_window(replayed):
+    api = replayed["api"]
+    before = snapshot(replayed["dsn"])
+    creates_before = map_creates()
+    first = replayed["scenario"]["windows"]["start"]
+    account_id = replayed["scenario"]["accounts"][0]["account_id"]
+    response = api.call(
+        "POST",
+        "/dags/lead_flow_15min/dagRuns",
+        json={"dag_run_id": "manual__one_account", "logical_date": None, "conf": {"account_ids": [account_id], "window_start": first}},
+    )
+    assert response.status_code == 200, response.text
+    assert api.wait_for_run("lead_flow_15min", "manual__one_account", timeout=600) == "success"
+    steps = query(
+        replayed["dsn"],
+        "SELECT DISTINCT account_id, window_start FROM leadflow.step_runs WHERE run_id = 'manual__one_account'",
+    )
+    assert {row["account_id"] for row in steps} == {account_id}
+    assert {row["window_start"] for row in steps} == {datetime.fromisoformat(first.replace("Z", "+00:00"))}
+    assert snapshot(replayed["dsn"]) == before
+    assert map_creates() == creates_before

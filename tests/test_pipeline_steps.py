@@ -163,3 +163,57 @@ def test_attribution_matches_generator(replay):
 def test_every_step_succeeded(replay):
     failed = rows(replay["dsn"], "SELECT run_id, step, account_id, status, detail FROM leadflow.step_runs WHERE status <> 'success' ORDER BY 1, 2, 3")
     assert failed == []
+
+
+def test_existing_map_records_reused(replay):
+    """A pushed person whose email already exists in the MAP updates that record, never a new one."""
+    pushed = {
+        (r["account_id"], r["email_key"]): r["map_record_id"]
+        for r in rows(
+            replay["dsn"],
+            "SELECT m.account_id, p.email_key, m.map_record_id FROM leadflow.map_records m JOIN leadflow.people p USING (person_id)",
+        )
+    }
+    checked = 0
+    for account in replay["scenario"]["accounts"]:
+        spec = account["map"]
+        existing: dict[str, list[dict]] = {}
+        if spec["type"] == "marketo":
+            for record in spec.get("leads", []):
+                existing.setdefault(record["email"].strip().lower(), []).append({"id": str(record["id"]), "updated": record["updatedAt"]})
+        else:
+            for contact in spec.get("contacts", []):
+                email = contact["properties"]["email"].strip().lower()
+                existing.setdefault(email, []).append({"id": str(contact["id"]), "updated": contact["updatedAt"]})
+        for email, records in existing.items():
+            key = (account["account_id"], email)
+            if key not in pushed:
+                continue
+            newest = sorted(records, key=lambda r: (r["updated"], -int(r["id"])), reverse=True)[0]
+            assert pushed[key] == newest["id"], (key, records)
+            checked += 1
+    assert checked >= 2
+
+
+def test_duplicate_email_updates_newest(replay):
+    """Of two MAP records with one email, the push updates the most recently updated one."""
+    alder = next(a for a in replay["scenario"]["accounts"] if a["map"]["type"] == "marketo")
+    by_email: dict[str, list[dict]] = {}
+    for record in alder["map"]["leads"]:
+        by_email.setdefault(record["email"].strip().lower(), []).append(record)
+    duplicated = {email: records for email, records in by_email.items() if len(records) > 1}
+    assert duplicated, "the small scenario should hold a duplicated Marketo email"
+    state = replay["sandbox"].apps["marketo"].dump_state()[alder["account_id"]]["leads"]
+    for email, records in duplicated.items():
+        newest = max(records, key=lambda r: (r["updatedAt"], -r["id"]))
+        older = [r for r in records if r is not newest]
+        now = {str(r["id"]): r for r in state}
+        pushed = rows(
+            replay["dsn"],
+            "SELECT m.map_record_id FROM leadflow.map_records m JOIN leadflow.people p USING (person_id) WHERE p.email_key = %s",
+            (email,),
+        )
+        if pushed:
+            assert pushed[0]["map_record_id"] == str(newest["id"])
+        for record in older:
+            assert now[str(record["id"])]["updatedAt"] == record["updatedAt"], "the older duplicate was written"

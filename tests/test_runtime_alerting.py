@@ -60,3 +60,25 @@ def test_alert_message_carries_ids_and_next_step():
     assert "dag_id: lead_flow_daily" in lines
     assert "account_id: northwind" in lines
     assert lines[-1].startswith("next step: Ask the review desk")
+
+
+def test_window_start_param_overrides_interval():
+    ctx = RunContext.from_airflow(airflow_context({"window_start": "2026-11-30T10:30:00Z"}))
+    assert ctx.window_start == datetime(2026, 11, 30, 10, 30, tzinfo=UTC)
+    assert ctx.window_end == datetime(2026, 11, 30, 10, 45, tzinfo=UTC)
+
+
+def test_daily_window_start_param_spans_a_day():
+    ctx = RunContext.from_airflow(airflow_context({"window_start": "2026-11-29T00:00:00+00:00"}), window=timedelta(days=1))
+    assert ctx.window_start == datetime(2026, 11, 29, tzinfo=UTC)
+    assert ctx.window_end == datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def test_missing_interval_takes_last_complete_window():
+    context = airflow_context({})
+    del context["data_interval_start"]
+    del context["data_interval_end"]
+    context["dag_run"] = SimpleNamespace(run_after=pendulum.datetime(2026, 11, 30, 9, 22, 41, tz="UTC"))
+    ctx = RunContext.from_airflow(context)
+    assert ctx.window_start == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    assert ctx.window_end == datetime(2026, 11, 30, 9, 15, tzinfo=UTC)

@@ -16,6 +16,18 @@ def replay_mode() -> bool:
     return os.environ.get(REPLAY_ENV) == "1"
 
 
+def parse_instant(value: str) -> datetime:
+    """Parse an ISO-8601 instant; a value without an offset is taken as UTC."""
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def floor_to(value: datetime, step: timedelta) -> datetime:
+    """Round ``value`` down to a multiple of ``step`` since the Unix epoch."""
+    seconds = int(step.total_seconds())
+    return datetime.fromtimestamp(int(value.timestamp()) // seconds * seconds, UTC)
+
+
 def as_utc(value: datetime) -> datetime:
     """Return a plain ``datetime`` in UTC (Airflow passes pendulum instances)."""
     return datetime.fromtimestamp(value.timestamp(), UTC)
@@ -51,14 +63,33 @@ class RunContext:
         return self.window_start - self.overlap
 
     @classmethod
-    def from_airflow(cls, context: dict, overlap_minutes: int = 10, replay_delay: timedelta = timedelta(0)) -> RunContext:
-        """Build from an Airflow task context; params may narrow the accounts."""
+    def from_airflow(
+        cls,
+        context: dict,
+        overlap_minutes: int = 10,
+        replay_delay: timedelta = timedelta(0),
+        window: timedelta = timedelta(minutes=15),
+    ) -> RunContext:
+        """Build from an Airflow task context.
+
+        The ``account_ids`` param narrows the accounts. The ``window_start``
+        param picks the window ``[window_start, window_start + window)``
+        instead of the run's data interval. A run without a data interval (a
+        manual trigger with no logical date) takes the last complete window
+        before it was triggered.
+        """
         params = context.get("params") or {}
         accounts = params.get("account_ids") or []
         if isinstance(accounts, str):
             accounts = [a.strip() for a in accounts.split(",") if a.strip()]
-        start = context["data_interval_start"]
-        end = context["data_interval_end"]
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if params.get("window_start"):
+            start = parse_instant(str(params["window_start"]))
+            end = start + window
+        elif start is None or end is None:
+            run_after = context["dag_run"].run_after
+            end = floor_to(as_utc(run_after), window)
+            start = end - window
         return cls(
             run_id=context["run_id"],
             dag_id=context["dag"].dag_id,

@@ -25,7 +25,9 @@ DAILY_REPLAY_DELAY = timedelta(hours=24)
 
 
 def _ctx(context: dict[str, Any], daily: bool = False) -> RunContext:
-    return RunContext.from_airflow(context, replay_delay=DAILY_REPLAY_DELAY if daily else timedelta(0))
+    if daily:
+        return RunContext.from_airflow(context, replay_delay=DAILY_REPLAY_DELAY, window=timedelta(days=1))
+    return RunContext.from_airflow(context)
 
 
 def _summary(outcomes: dict[str, dict[str, Any]], context: dict[str, Any] | None = None) -> dict[str, str]:
@@ -37,10 +39,10 @@ def _summary(outcomes: dict[str, dict[str, Any]], context: dict[str, Any] | None
     return {account: outcome["status"] for account, outcome in outcomes.items()}
 
 
-def prepare_run(context: dict[str, Any]) -> list[str]:
+def prepare_run(context: dict[str, Any], daily: bool = False) -> list[str]:
     """Apply pending warehouse migrations and check the account_ids param."""
     warehouse.migrate()
-    ctx = _ctx(context)
+    ctx = _ctx(context, daily)
     with warehouse.transaction() as cur:
         cur.execute("SELECT account_id FROM leadflow.accounts WHERE active ORDER BY account_id")
         active = [row["account_id"] for row in cur.fetchall()]

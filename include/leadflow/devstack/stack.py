@@ -105,8 +105,10 @@ def start_stack(scenario_path: Path, schedule_runs: bool = False) -> dict[str, s
     if migrate.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
     _say("Airflow metadata database migrated")
-    services.start("api-server", [str(BIN / "airflow"), "api-server", "--port", str(API_URL.rsplit(":", 1)[1])], env)
-    services.start("scheduler", [str(BIN / "airflow"), "scheduler"], env)
+    services.start("api-server", [str(BIN / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(API_URL.rsplit(":", 1)[1])], env)
+    # LocalExecutor writes task logs to local disk, where the API server reads
+    # them, so the scheduler's log server (which binds every interface) is off.
+    services.start("scheduler", [str(BIN / "airflow"), "scheduler", "--skip-serve-logs"], env)
     services.start("dag-processor", [str(BIN / "airflow"), "dag-processor"], env)
     if schedule_runs:
         services.start("triggerer", [str(BIN / "airflow"), "triggerer"], env)
