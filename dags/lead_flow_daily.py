@@ -21,7 +21,8 @@ the previous day `[data_interval_start, data_interval_end)`; catchup off.
    `compute_attribution` recomputes triggered and influenced attribution
    from scratch in one transaction.
 6. `report_service_levels` writes `leadflow.service_levels` for the day and
-   alerts on each breached promise, naming the account and lead ids.
+   alerts on each breached promise, naming the account and lead ids;
+   `check_report` validates the report and the review queue states.
 
 **Rerun safely:** all steps replace or upsert by business key; clearing any
 task converges. One account: trigger with `account_ids`. One day: trigger with
@@ -137,6 +138,10 @@ def lead_flow_daily():
     def report_service_levels(**context):
         return tasks.report_service_levels(context)
 
+    @task(**CHECK_ARGS)
+    def check_report(**context):
+        return tasks.run_check(context, "check_report", daily=True)
+
     prepared = prepare_run()
     deadlines = apply_review_deadlines()
     push_checked = check_push()
@@ -151,7 +156,7 @@ def lead_flow_daily():
     prepared >> pull_crm_records() >> crm_checked
     [crm_checked, deadlines] >> compute_attribution() >> attribution_checked
 
-    [push_checked, map_checked, attribution_checked] >> report_service_levels()
+    [push_checked, map_checked, attribution_checked] >> report_service_levels() >> check_report()
 
 
 lead_flow_daily()

@@ -178,7 +178,7 @@ def test_alerts_reach_both_channels_without_personal_data(replayed):
 def test_dq_results_stored_and_passed(replayed):
     rows = query(replayed["dsn"], "SELECT check_name, bool_and(success) AS ok, count(*) AS n FROM leadflow.dq_results GROUP BY 1 ORDER BY 1")
     names = {row["check_name"] for row in rows}
-    assert names == {"check_leads", "check_enrichment", "check_push", "check_map_pull", "check_crm", "check_attribution"}
+    assert names == {"check_leads", "check_enrichment", "check_push", "check_map_pull", "check_crm", "check_attribution", "check_report"}
     assert all(row["ok"] for row in rows), rows
 
 

@@ -115,6 +115,7 @@ def replay(warehouse_dsn, tmp_path_factory):
         daily["attribution"] = run_per_account(ctx, "compute_attribution", lambda cur, a: lifecycle.compute_attribution(cur, ctx, a), requires=["check_crm"])
         run_check(ctx, "check_attribution", validator)
         daily["report"] = run_per_account(ctx, "report_service_levels", lambda cur, a: lifecycle.report_service_levels(cur, ctx, a))
+        daily["report_check"] = run_check(ctx, "check_report", validator)
         outcomes["daily"] = daily
         yield {"scenario": scenario, "outcomes": outcomes, "dsn": warehouse_dsn, "sandbox": sandbox}
     finally:

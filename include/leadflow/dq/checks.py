@@ -158,6 +158,36 @@ _ATTRIBUTION = Dataset(
     ),
 )
 
+_REVIEW = Dataset(
+    name="review_queue",
+    sql="""
+        SELECT lead_id, status,
+               status IN ('pending', 'expired') OR decided_at IS NOT NULL AS decided_when_closed,
+               status <> 'expired' OR deadline_action IS NOT NULL AS policy_when_expired
+        FROM leadflow.review_queue WHERE account_id = %(account)s
+    """,
+    columns=("lead_id", "status", "decided_when_closed", "policy_when_expired"),
+    expectations=(
+        ("ExpectColumnValuesToBeInSet", {"column": "status", "value_set": ["pending", "verified", "corrected", "rejected", "expired"]}),
+        ("ExpectColumnValuesToBeInSet", {"column": "decided_when_closed", "value_set": [True]}),
+        ("ExpectColumnValuesToBeInSet", {"column": "policy_when_expired", "value_set": [True]}),
+    ),
+)
+
+_SERVICE_LEVELS = Dataset(
+    name="service_levels",
+    sql="""
+        SELECT promise, measured, met, breached, met + breached = measured AS counts_add_up
+        FROM leadflow.service_levels WHERE account_id = %(account)s AND run_id = %(run)s
+    """,
+    columns=("promise", "measured", "met", "breached", "counts_add_up"),
+    expectations=(
+        ("ExpectColumnValuesToBeUnique", {"column": "promise"}),
+        ("ExpectColumnValuesToBeBetween", {"column": "measured", "min_value": 1}),
+        ("ExpectColumnValuesToBeInSet", {"column": "counts_add_up", "value_set": [True]}),
+    ),
+)
+
 CHECKS: dict[str, tuple[Dataset, ...]] = {
     "check_leads": (_LEADS, _QUARANTINE),
     "check_enrichment": (_ENRICHMENT,),
@@ -165,6 +195,7 @@ CHECKS: dict[str, tuple[Dataset, ...]] = {
     "check_map_pull": (_PULLS,),
     "check_crm": (_CRM,),
     "check_attribution": (_ATTRIBUTION,),
+    "check_report": (_REVIEW, _SERVICE_LEVELS),
 }
 
 
