@@ -1,9 +1,9 @@
 """The pipeline's steps in order, in-process, against PostgreSQL and the served sandbox.
 
-This replays the small scenario the way the DAGs do (fetch, normalise, check,
-enrich, push per window; review between windows; the daily steps after), but
-calls the task bodies directly, so a failure points at a step rather than at a
-scheduler run. ``test_dag_runs.py`` covers the same flow through Airflow.
+This replays the small scenario in the DAGs' order: fetch, normalise, check,
+enrich and push per window, review between windows, then the daily steps. It
+calls the step functions directly, so a failure points at a step rather than
+at a scheduler run. ``test_dag_runs.py`` covers the same flow through Airflow.
 """
 
 from __future__ import annotations
