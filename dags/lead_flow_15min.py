@@ -5,12 +5,13 @@
 window `[data_interval_start, data_interval_end)` in UTC; catchup off (a missed
 window is picked up by the next run's overlap or by a backfill).
 
-**What it does, per active account and connected source:** fetches converted
-leads of the window plus `overlap_minutes` before it (LinkedIn Lead Sync, Meta
-Lead Ads, pixel collector table), lands raw payloads, normalises them into
-`leadflow.leads` or `leadflow.quarantine` (with a readable reason), merges the
-same person across sources, flags test and spam leads, queues every new lead
-for review, enriches people, and pushes ready leads to the account's MAP.
+**What it does, per active account and connected source:** fetches the
+window's converted leads, plus `overlap_minutes` before it, from LinkedIn Lead
+Sync, Meta Lead Ads and the pixel collector table, and lands the raw payloads.
+It normalises them into `leadflow.leads`, or into `leadflow.quarantine` with a
+readable reason. It merges the same person across sources, flags test and
+spam leads, queues every new lead for review, enriches people, and pushes
+ready leads to the account's MAP.
 Checks (`check_*`) run Great Expectations after each write; an account that
 fails a check is blocked for the rest of the run while others go on.
 

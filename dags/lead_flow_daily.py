@@ -5,15 +5,15 @@
 the previous day `[data_interval_start, data_interval_end)`; catchup off.
 
 **What it does, per active account:**
-1. `pull_map_values` (not gated by the review desk, so values stay under
-   24 h old) reads score, MQL date and the account's custom pull
-   fields for every person pushed so far (history in `leadflow.map_pulls`,
-   latest with first and latest MQL dates in `leadflow.map_values`).
+1. `pull_map_values` reads score, MQL date and the account's custom pull
+   fields for every person pushed so far. It does not wait for the review
+   desk, so values stay under 24 h old. History goes to `leadflow.map_pulls`,
+   the latest values with first and latest MQL dates to `leadflow.map_values`.
 2. `wait_for_review_desk` waits (reschedule mode, no worker held) until every
    lead converted in the interval is decided or past its 24 h deadline.
 3. `apply_review_deadlines` expires overdue leads, applies the account's
    policy (`hold` or `push_unverified`) and alerts with the lead ids.
-4. `repair_map_ids` drops stored MAP ids the MAP no longer knows (merged or
+4. `repair_map_ids` drops stored MAP ids the MAP no longer has (merged or
    deleted), `push_ready_leads` re-pushes them and retries failed pushes, and
    `pull_new_map_values` pulls the records this push created or re-linked.
 5. `pull_crm_records` replaces the account's CRM snapshot (Salesforce

@@ -245,7 +245,7 @@ class VendorApp:
             return self.error_response(405, "Method not allowed")
         return self.error_response(404, f"No route for {request.path}")
 
-    # Vendor-specific answers used by fault injection; subclasses override.
+    # Vendor-specific responses used by fault injection. Subclasses override them.
     def throttle_response(self, request: Request) -> Response:
         return json_response({"message": "Too many requests"}, status=429)
 

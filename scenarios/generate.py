@@ -38,7 +38,7 @@ FREE_MAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "ma
 DISPOSABLE_DOMAINS = ("mailinator.com", "guerrillamail.com", "yopmail.com", "trashmail.com", "10minutemail.com")
 # The attribution data must not contain opportunities created after this instant.
 # NOTE: leads convert on 2026-11-29 and 2026-11-30, so under this limit no opportunity
-# can be created more than influenced_window_days after a conversion; that case is absent.
+# can be created more than influenced_window_days after a conversion. That case is absent.
 OPPORTUNITY_CREATED_LIMIT = datetime(2026, 12, 1, tzinfo=UTC)
 DEFAULT_ATTRIBUTION = {"triggered_window_days": 90, "influenced_window_days": 365}
 

@@ -1,8 +1,8 @@
 """Expected outcomes of a replayed scenario, from the generator's own bookkeeping.
 
-The scenario generator records, per account, what it meant each lead and
-opportunity to be; these helpers turn that into the warehouse's terms so
-tests compare exact rows.
+The scenario generator records, per account, the intended outcome of each
+lead and opportunity. These helpers turn that record into the warehouse's
+terms, so tests compare exact rows.
 """
 
 from __future__ import annotations

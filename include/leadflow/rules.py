@@ -109,6 +109,7 @@ def validate(record: dict[str, Any]) -> list[Rejection]:
         problems.append(Rejection("missing_id", "the source lead id is missing"))
     if record.get("submitted_at") is None:
         problems.append(Rejection("missing_submitted_at", "the submission time is missing"))
+
     for name in STANDARD_FIELDS:
         if name not in fields:
             continue
@@ -122,6 +123,7 @@ def validate(record: dict[str, Any]) -> list[Rejection]:
         limit = MAX_LENGTHS[name]
         if len(value.strip()) > limit:
             problems.append(Rejection("too_long", f"the {name} answer has {len(value.strip())} characters, over the limit of {limit}"))
+
     emails = [(n, fields[n]) for n in ("email", "work_email") if isinstance(fields.get(n), str) and fields[n].strip()]
     if not emails and not any(p.code == "empty_answer" and "email" in p.reason for p in problems):
         problems.append(Rejection("missing_email", "no email address was submitted"))
@@ -129,6 +131,7 @@ def validate(record: dict[str, Any]) -> list[Rejection]:
         rejection = check_email(name.replace("_", " "), value)
         if rejection:
             problems.append(rejection)
+
     phone = fields.get("phone")
     if isinstance(phone, str) and phone.strip() and len(phone.strip()) <= MAX_LENGTHS["phone"]:
         if not _PHONE_RE.match(phone.strip()):

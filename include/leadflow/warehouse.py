@@ -1,10 +1,10 @@
 """Warehouse access: connection lookup, migrations and SQL files.
 
 Product code names only the Airflow connection id ``warehouse``. Inside
-Airflow the connection comes from Airflow's secrets backends; outside it (the
+Airflow the connection comes from Airflow's secrets backends. Outside it (the
 pixel collector, the review desk command, tests) it comes from the
-``AIRFLOW_CONN_WAREHOUSE`` environment variable in URI or JSON form, which is
-also where Airflow itself finds it in the local stack.
+``AIRFLOW_CONN_WAREHOUSE`` environment variable in URI or JSON form. The local
+stack sets that variable, so Airflow finds the connection there too.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def _dsn_from_env() -> str | None:
         spec = json.loads(value)
         login = quote(spec.get("login") or "", safe="")
         password = quote(spec.get("password") or "", safe="")
-        auth = f"{login}:{password}@" if password else (f"{login}@" if login else "")
+        auth = ""
+        if login:
+            auth = f"{login}:{password}@" if password else f"{login}@"
         port = f":{spec['port']}" if spec.get("port") else ""
         return f"postgresql://{auth}{spec.get('host', 'localhost')}{port}/{spec.get('schema', '')}"
     parts = urlsplit(value)

@@ -58,7 +58,7 @@ class ClientConfig:
 
 
 class VendorError(Exception):
-    """A vendor call failed. ``retryable`` says whether a later try may succeed."""
+    """A vendor call failed. ``retryable`` is True when a later try may succeed."""
 
     retryable = False
 
@@ -66,7 +66,12 @@ class VendorError(Exception):
         self.vendor = vendor
         self.status = status
         self.code = code
-        super().__init__(f"{vendor}: {message}" + (f" (HTTP {status})" if status else "") + (f" [code {code}]" if code else ""))
+        text = f"{vendor}: {message}"
+        if status:
+            text += f" (HTTP {status})"
+        if code:
+            text += f" [code {code}]"
+        super().__init__(text)
 
 
 class TransientError(VendorError):

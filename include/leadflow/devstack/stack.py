@@ -196,6 +196,7 @@ def replay(api: AirflowApi, scenario: dict[str, Any]) -> dict[str, str]:
         api.unpause(dag_id)
     posted = post_pixel_submissions(scenario)
     _say(f"posted {posted} landing-page submissions to the pixel collector")
+
     windows = scenario["windows"]
     start = parse_time(windows["start"])
     step = timedelta(minutes=int(windows.get("minutes", 15)))
@@ -212,6 +213,7 @@ def replay(api: AirflowApi, scenario: dict[str, Any]) -> dict[str, str]:
         states[run_id] = state
         counts = review_round(window_start + 2 * step, review_dir, index + 1)
         _say(f"15-minute run {window_start:%Y-%m-%d %H:%M} {state} in {time.monotonic() - t0:.0f}s; review desk exported {counts['exported']}, imported {counts['imported']}")
+
     # The daily DAG runs once for every day the windows touch, in order. A
     # replayed daily run is stamped 24 h after its day ends, so the review
     # decisions made by then are imported before it.
@@ -228,6 +230,7 @@ def replay(api: AirflowApi, scenario: dict[str, Any]) -> dict[str, str]:
         states[run_id] = api.wait_for_run("lead_flow_daily", run_id, timeout=900)
         _say(f"daily run {day_start:%Y-%m-%d} {states[run_id]} in {time.monotonic() - t0:.0f}s")
         day_start += timedelta(days=1)
+
     for run, state in states.items():
         if state != "success":
             dag_id = "lead_flow_daily" if len(run) == len("replay__20261130") else "lead_flow_15min"

@@ -10,7 +10,7 @@ from leadflow import warehouse
 SUMMARY_KEYS = ("accounts", "ingested", "quarantined", "enriched", "verified", "rejected", "pushed", "pulled", "attributed", "dq", "service_levels")
 
 
-def _grouped(cur, sql: str, key_columns: int = 1) -> dict[str, dict[str, int]]:
+def _grouped(cur, sql: str) -> dict[str, dict[str, int]]:
     cur.execute(sql)
     table: dict[str, dict[str, int]] = defaultdict(dict)
     for row in cur.fetchall():

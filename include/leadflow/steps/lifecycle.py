@@ -70,7 +70,7 @@ def _map_client(account: Account):
 
 
 def repair_map_ids(cur, ctx: RunContext, account: Account, client=None) -> StepResult:
-    """Drop stored MAP ids that the MAP no longer knows, so the next push looks them up again."""
+    """Drop stored MAP ids that the MAP no longer has, so the next push looks them up again."""
     cur.execute("SELECT person_id, map_record_id FROM leadflow.map_records WHERE account_id = %s ORDER BY person_id", (account.account_id,))
     rows = cur.fetchall()
     if not rows:
@@ -79,7 +79,7 @@ def repair_map_ids(cur, ctx: RunContext, account: Account, client=None) -> StepR
     existing = client.existing_ids([row["map_record_id"] for row in rows])
     stale = [row for row in rows if row["map_record_id"] not in existing]
     for row in stale:
-        # Clearing the hash makes the next push resend the person, which looks the email up again.
+        # Without a stored id the next push resends the person and looks the email up again.
         cur.execute(
             "DELETE FROM leadflow.map_records WHERE account_id = %s AND person_id = %s",
             (account.account_id, row["person_id"]),

@@ -6,14 +6,15 @@ Which leads are ready:
   ``unverified``); the verified values are layered on top once reviewed;
 - leads past their 24 h review deadline when the account's policy is
   ``push_unverified``.
-Rejected leads are never pushed; test and spam leads only when the account
-opts in.
+A rejected lead is not pushed after its rejection. An account that pushes
+before verification may already have sent it, and it stays in the MAP. Test
+and spam leads are pushed only when the account opts in.
 
 How a person's MAP record is chosen: the stored MAP id when there is one,
 otherwise a lookup by the primary email. No match creates a record and one
 match updates it. Several matches update the most recently updated record,
-and a tie goes to the smallest id. A stored id that the MAP no longer knows is looked up again and
-replaced. A person whose values and stage did not change since the last push
+and a tie goes to the smallest id. A stored id that the MAP no longer has is
+looked up again and replaced. A person whose values and stage did not change since the last push
 is not sent again.
 
 The push works on the current state of every lead, not on the run's window:
@@ -54,7 +55,6 @@ class PersonPush:
     lead_ready: dict[int, datetime] = field(default_factory=dict)
     map_id: str | None = None
     last_hash: str | None = None
-    last_stage: str | None = None
 
     def payload(self, account: Account) -> dict[str, Any]:
         mapping = account.field_map
@@ -154,7 +154,6 @@ def plan_people(cur, ctx: RunContext, account: Account) -> list[PersonPush]:
                 lead_ready=lead_ready,
                 map_id=record["map_record_id"] if record else None,
                 last_hash=record["last_pushed_hash"] if record else None,
-                last_stage=record["last_pushed_stage"] if record else None,
             )
         )
     return plans
